@@ -1,0 +1,19 @@
+/** Two projects: fast unit tests (no services) and integration tests against the real local stack. */
+const common = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  clearMocks: true,
+  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.seerflow/'],
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
+};
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      testTimeout: 600000,
+    },
+  ],
+};

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Build @tensorflow/tfjs-node (or -gpu with --gpu) against the TensorFlow 2.21 C library from PyPI's wheel.
+# npm's own download of libtensorflow 2.9.1 is disabled by "allowScripts" in package.json; this replaces it.
+# Idempotent: does nothing when the addon exists and reports TF 2.21.0.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TF_VERSION=2.21.0
+FLAVOUR=cpu
+[[ "${1:-}" == "--gpu" ]] && FLAVOUR=gpu
+if [[ $FLAVOUR == gpu ]]; then PKG=tensorflow; TFN=node_modules/@tensorflow/tfjs-node-gpu; else PKG=tensorflow-cpu; TFN=node_modules/@tensorflow/tfjs-node; fi
+WHEELS="$ROOT/.seerflow/cache/wheels"
+log() { printf '[tfjs-native] %s\n' "$*" >&2; }
+
+[[ -d $TFN ]] || { log "$TFN is missing: run npm install first"; exit 1; }
+addon=$(ls "$TFN"/lib/napi-v*/tfjs_binding.node 2>/dev/null | head -1 || true)
+if [[ -n "$addon" && -f "$TFN/deps/lib/libtensorflow_cc.so.2" ]]; then
+  ver=$(TF_CPP_MIN_LOG_LEVEL=3 node -e "console.log(require('$ROOT/$addon').TF_Version)" 2>/dev/null || true)
+  if [[ "$ver" == "$TF_VERSION" ]]; then log "already built ($addon, TF $ver)"; exit 0; fi
+fi
+
+mkdir -p "$WHEELS"
+pyname=${PKG//-/_}
+WHL=$(ls "$WHEELS"/${pyname}-${TF_VERSION}-*.whl 2>/dev/null | head -1 || true)
+if [[ -z "$WHL" ]]; then
+  log "downloading $PKG==$TF_VERSION wheel from PyPI (about 274 MB for the CPU build)"
+  python3 -m pip download -q "$PKG==$TF_VERSION" --no-deps -d "$WHEELS"
+  WHL=$(ls "$WHEELS"/${pyname}-${TF_VERSION}-*.whl | head -1)
+fi
+[[ -f "$WHL" ]] || { log "wheel not found after download"; exit 1; }
+
+log "extracting the C library from $(basename "$WHL")"
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+rm -rf "$TFN/deps"; mkdir -p "$TFN/deps/lib" "$TFN/deps/include"
+unzip -q -o -j "$WHL" tensorflow/libtensorflow_cc.so.2 tensorflow/libtensorflow_framework.so.2 -d "$TFN/deps/lib"
+unzip -q -o "$WHL" 'tensorflow/include/tensorflow/c/*' 'tensorflow/include/tensorflow/core/platform/ctstring*' \
+  'tensorflow/include/tsl/platform/ctstring*' 'tensorflow/include/xla/tsl/c/*' -d "$T"
+cp -r "$T"/tensorflow/include/* "$TFN/deps/include/"
+ln -sf libtensorflow_cc.so.2 "$TFN/deps/lib/libtensorflow.so"
+ln -sf libtensorflow_framework.so.2 "$TFN/deps/lib/libtensorflow_framework.so"
+# node-pre-gyp's install.js would re-download when this marker is absent; keep it for tools that check it.
+touch "$TFN/deps/lib/libtensorflow.so.2.9.1"
+
+log "compiling the addon"
+NODEDIR=$(dirname "$(dirname "$(command -v node)")")
+if [[ -f "$NODEDIR/include/node/node_api.h" ]]; then export npm_config_nodedir="$NODEDIR"; fi
+(cd "$TFN" && npx --no-install node-pre-gyp install --build-from-source >"$T/build.log" 2>&1) || { cat "$T/build.log" >&2; exit 1; }
+addon=$(ls "$TFN"/lib/napi-v*/tfjs_binding.node | head -1)
+ver=$(TF_CPP_MIN_LOG_LEVEL=3 node -e "console.log(require('$ROOT/$addon').TF_Version)")
+log "built: TF_Version=$ver"
+[[ "$ver" == "$TF_VERSION" ]]
