@@ -4,6 +4,8 @@
  * Exit codes: 0 ok, 1 failure, 2 usage or invalid config, 3 stack not reachable.
  */
 import { Command, CommanderError } from 'commander';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../infra/settings';
 import { EXIT } from './exit-codes';
 
 const COMMAND_MODULES = ['stack', 'seed', 'ingest', 'run', 'status', 'cancel', 'config', 'plan', 'worker'];
@@ -11,7 +13,7 @@ const COMMAND_MODULES = ['stack', 'seed', 'ingest', 'run', 'status', 'cancel', '
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('seerflow')
     .description('Durable SEER pipeline on Temporal: S3 ingestion, SwAV multi-crop, RegNetY pretraining, evaluation')
-    .version(require('../package.json').version as string)
+    .version((require(path.join(PROJECT_ROOT, 'package.json')) as { version: string }).version)
     .showHelpAfterError()
     .exitOverride();
   for (const name of COMMAND_MODULES) {

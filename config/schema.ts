@@ -22,7 +22,7 @@ export const RunSchema = z
       .describe('run name; workflow IDs and S3 prefixes derive from it'),
     seed: z.number().int().min(0).default(0).describe('global seed for every random choice'),
   })
-  .default({ name: 'demo', seed: 0 });
+  .prefault({});
 
 export const IngestSchema = z
   .object({
@@ -59,7 +59,7 @@ export const IngestSchema = z
       .optional()
       .describe('S3 key of a previous ingest summary; unchanged objects (same ETag) are not validated again'),
   })
-  .default(() => IngestSchema.parse({}));
+  .prefault({});
 
 export const PreprocessSchema = z
   .object({
@@ -67,7 +67,7 @@ export const PreprocessSchema = z
     jpegQuality: z.number().int().min(50).max(100).default(90).describe('JPEG quality of canonical images'),
     shardTargetBytes: z.number().int().min(1 << 16).default(64 << 20).describe('target tar shard size'),
   })
-  .default(() => PreprocessSchema.parse({}));
+  .prefault({});
 
 export const RegNetSchema = z
   .object({
@@ -82,7 +82,7 @@ export const RegNetSchema = z
     stemWidth: z.number().int().min(1).default(32),
   })
   .refine((r) => r.w0 % 8 === 0, { message: 'w0 must be a multiple of 8', path: ['w0'] })
-  .default(() => RegNetSchema.parse({}));
+  .prefault({});
 
 export const SwavSchema = z
   .object({
@@ -112,7 +112,7 @@ export const SwavSchema = z
     }
     if (total < 2) ctx.addIssue({ code: 'custom', path: ['crops'], message: 'swapped prediction needs >= 2 crops' });
   })
-  .default(() => SwavSchema.parse({}));
+  .prefault({});
 
 export const OptimSchema = z
   .object({
@@ -124,7 +124,7 @@ export const OptimSchema = z
     weightDecay: z.number().min(0).default(1e-6),
     larsTrustCoefficient: z.number().min(0).default(0.001).describe('0 disables LARS (plain SGD)'),
   })
-  .default(() => OptimSchema.parse({}));
+  .prefault({});
 
 export const TrainSchema = z
   .object({
@@ -134,7 +134,7 @@ export const TrainSchema = z
     keepCheckpoints: z.number().int().min(1).default(3),
     segmentSteps: z.number().int().min(1).default(1000).describe('steps per training activity before it returns'),
   })
-  .default(() => TrainSchema.parse({}));
+  .prefault({});
 
 export const EvalSchema = z
   .object({
@@ -143,14 +143,14 @@ export const EvalSchema = z
     labelFractions: z.array(z.number().gt(0).max(1)).default([0.01, 0.1]),
     epochs: z.number().int().min(1).default(20),
   })
-  .default(() => EvalSchema.parse({}));
+  .prefault({});
 
 export const SeerConfigSchema = z.object({
   preset: z.string().default('custom').describe('name of the preset this config started from'),
   run: RunSchema,
   ingest: IngestSchema,
   preprocess: PreprocessSchema,
-  model: z.object({ regnet: RegNetSchema }).default(() => ({ regnet: RegNetSchema.parse({}) })),
+  model: z.object({ regnet: RegNetSchema }).prefault({}),
   swav: SwavSchema,
   optim: OptimSchema,
   train: TrainSchema,

@@ -45,47 +45,101 @@ export interface QuarantineEntry {
   detail: string;
 }
 
-/** A contiguous slice of the key space: keys k with startAfter < k <= endAt (open ends when undefined). */
+/** A contiguous slice of the key space under `prefix`: startAt <= key < endBefore, in UTF-8 byte order. */
 export interface KeyRange {
   prefix: string;
-  startAfter?: string;
-  endAt?: string;
+  startAt?: string;
+  endBefore?: string;
 }
 
 export interface IngestInput {
   /** Names the output folder `${outputPrefix}${runName}/ingest/`. */
   runName: string;
   config: IngestConfig;
+  /** Coordinator state carried across continue-as-new; absent on the first run. */
+  resume?: IngestCoordinatorState;
 }
 
-export interface PartitionSummary {
-  partition: number;
-  range: KeyRange;
+export interface IngestCounts {
   listed: number;
   accepted: number;
   quarantined: number;
   unchanged: number;
   bytes: number;
-  manifestKeys: string[];
-  quarantineKeys: string[];
+  quarantineByReason: Record<string, number>;
 }
 
-export interface IngestSummary {
+/** Where the plan of one ingest lives and how big it is (the plan itself is in S3: claim check). */
+export interface PartitionPlanRef {
+  planKey: string;
+  partitions: number;
+  /** Hash of the ingest config slice and prefixes; part of every partition's cache key. */
+  fingerprint: string;
+}
+
+export interface PartitionInput {
+  bucket: string;
+  runName: string;
+  outputRoot: string;
+  partition: number;
+  range: KeyRange;
+  fingerprint: string;
+  config: IngestConfig;
+  /** S3 key of the previous run's ingest summary, for incremental mode. */
+  previousSummaryKey?: string;
+}
+
+/** What a partition returns: small. Shard keys are in its summary object in S3. */
+export interface PartitionResult extends IngestCounts {
+  partition: number;
+  summaryKey: string;
+  manifestShards: number;
+  quarantineShards: number;
+  /** true when a finished summary from an earlier attempt or run was reused */
+  cached: boolean;
+}
+
+/** Per-partition summary object in S3. */
+export interface PartitionSummary extends IngestCounts {
+  partition: number;
+  range: KeyRange;
+  fingerprint: string;
+  manifestKeys: string[];
+  quarantineKeys: string[];
+  /** first and last key of each manifest shard (for incremental lookups by range) */
+  shardRanges: { key: string; first?: string; last?: string; kind: 'manifest' | 'quarantine' }[];
+}
+
+export interface IngestCoordinatorState {
+  plan: PartitionPlanRef;
+  nextPartition: number;
+  totals: IngestCounts;
+  cachedPartitions: number;
+  runsSoFar: number;
+}
+
+/** The ingest summary object written to S3 (holds every shard key; can be large). */
+export interface IngestSummary extends IngestCounts {
   runName: string;
   bucket: string;
   prefixes: string[];
   partitions: number;
-  listed: number;
-  accepted: number;
-  quarantined: number;
-  unchanged: number;
-  bytes: number;
-  /** accepted + quarantined + unchanged === listed */
   reconciled: boolean;
-  quarantineByReason: Record<string, number>;
   manifestKeys: string[];
   quarantineKeys: string[];
-  /** Manifest shards of the previous run that hold the unchanged objects, when incremental. */
-  previousManifest?: string;
+  partitionSummaryKeys: string[];
+  previousSummaryKey?: string;
+  fingerprint: string;
   summaryKey: string;
+}
+
+/** What the ingest workflow returns: counts and the claim-check key of the summary. */
+export interface IngestResult extends IngestCounts {
+  runName: string;
+  partitions: number;
+  cachedPartitions: number;
+  reconciled: boolean;
+  summaryKey: string;
+  manifestShards: number;
+  coordinatorRuns: number;
 }

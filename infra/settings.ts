@@ -4,7 +4,8 @@
  */
 import path from 'node:path';
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..', __dirname.includes(`${path.sep}dist${path.sep}`) ? '..' : '');
+/** Repository root, both from sources (ts-jest) and from compiled `dist/`. */
+export const PROJECT_ROOT = path.resolve(__dirname, path.basename(path.dirname(__dirname)) === 'dist' ? '../..' : '..');
 
 export interface StackPorts {
   temporal: number;

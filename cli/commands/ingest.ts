@@ -1,0 +1,41 @@
+/** `seerflow ingest`: run only the ingest stage (useful for a corpus check or a benchmark). */
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { IngestInput, IngestResult } from '../../contracts/ingest';
+import { workflowIds } from '../../contracts/pipeline';
+import { TASK_QUEUES } from '../../contracts/task-queues';
+import { loadServiceSettings } from '../../infra/settings';
+import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, spawnLocalWorkers, type ConfigCliOptions } from '../common';
+import { follow } from '../progress';
+import { formatIngest, workflowUiUrl } from '../summary';
+
+export function register(program: Command): void {
+  addConfigOptions(program.command('ingest').description('list, validate and manifest the corpus (the first pipeline stage alone)'))
+    .option('--previous <summaryKey>', 'incremental: only objects new or changed since this ingest summary')
+    .option('--no-workers', 'do not start local workers when none are polling')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: ConfigCliOptions & { previous?: string; workers: boolean; json?: boolean }) => {
+      const cfg = configFromOptions({ ...opts, set: [...(opts.set ?? []), ...(opts.previous ? [`ingest.previousManifest=${opts.previous}`] : [])] });
+      const settings = loadServiceSettings();
+      const { client, connection } = await connectClient(settings);
+      let workers: ReturnType<typeof spawnLocalWorkers> | undefined;
+      try {
+        if (opts.workers && !(await orchestratorHasPollers(client, settings.temporal.namespace))) {
+          workers = spawnLocalWorkers(path.join(settings.stateDir, 'logs', 'workers.log'));
+        }
+        const workflowId = workflowIds.stage(cfg.run.name, 'ingest');
+        const input: IngestInput = { runName: cfg.run.name, config: cfg.ingest };
+        await client.workflow.start('ingestWorkflow', { taskQueue: TASK_QUEUES.orchestrator, workflowId, args: [input], workflowIdConflictPolicy: 'USE_EXISTING' });
+        process.stderr.write(`ingest ${workflowId}\nTemporal UI: ${workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId)}\n`);
+        const result = await follow<IngestResult>(client, workflowId);
+        if (opts.json) printJson(result);
+        else process.stdout.write(`${formatIngest(result)}\n`);
+      } finally {
+        if (workers) {
+          workers.kill('SIGTERM');
+          await new Promise((r) => workers?.once('exit', r));
+        }
+        await connection.close();
+      }
+    });
+}

@@ -1,0 +1,74 @@
+/** `seerflow run`: validate the config, start the pipeline, show live progress, print the summary. */
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { Command } from 'commander';
+import { workflowIds, type PipelineInput, type PipelineResult } from '../../contracts/pipeline';
+import { SEER_RUN } from '../../contracts/search-attributes';
+import { TASK_QUEUES } from '../../contracts/task-queues';
+import { loadServiceSettings } from '../../infra/settings';
+import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, spawnLocalWorkers, type ConfigCliOptions } from '../common';
+import { EXIT } from '../exit-codes';
+import { follow } from '../progress';
+import { formatPipeline, workflowUiUrl } from '../summary';
+
+interface RunOptions extends ConfigCliOptions {
+  detach?: boolean;
+  workers: boolean;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  addConfigOptions(program.command('run').description('run the SEER pipeline (ingest -> preprocess -> pretrain -> evaluate)'))
+    .option('--detach', 'print the workflow ID and UI link, do not wait')
+    .option('--no-workers', 'do not start local workers when none are polling')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: RunOptions) => {
+      const cfg = configFromOptions(opts);
+      const settings = loadServiceSettings();
+      const { client, connection } = await connectClient(settings);
+      const workflowId = workflowIds.pipeline(cfg.run.name);
+      let workers: ReturnType<typeof spawnLocalWorkers> | undefined;
+      try {
+        if (opts.workers && !(await orchestratorHasPollers(client, settings.temporal.namespace))) {
+          const log = path.join(settings.stateDir, 'logs', 'workers.log');
+          process.stderr.write(`no workers polling; starting local workers (log: ${log})\n`);
+          workers = spawnLocalWorkers(log);
+        }
+        const input: PipelineInput = { config: cfg };
+        await client.workflow.start('seerPipelineWorkflow', {
+          taskQueue: TASK_QUEUES.orchestrator,
+          workflowId,
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          typedSearchAttributes: [{ key: SEER_RUN, value: cfg.run.name }],
+        });
+        const url = workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId);
+        process.stderr.write(`pipeline ${workflowId} (preset ${cfg.preset})\nTemporal UI: ${url}\n`);
+        if (opts.detach) {
+          if (opts.json) printJson({ workflowId, url });
+          else process.stdout.write(`${workflowId}\n`);
+          return;
+        }
+        try {
+          const result = await follow<PipelineResult>(client, workflowId);
+          if (opts.json) printJson(result);
+          else process.stdout.write(`${formatPipeline(result)}\nTemporal UI: ${url}\n`);
+        } catch (err) {
+          if (err instanceof WorkflowFailedError) {
+            const cause = err.cause as (Error & { type?: string; cause?: Error & { type?: string } }) | undefined;
+            const root = cause?.cause ?? cause;
+            process.stderr.write(`pipeline failed: ${root?.message ?? err.message}${root?.type ? ` [${root.type}]` : ''}\nsee ${url}\n`);
+            process.exitCode = EXIT.failure;
+            return;
+          }
+          throw err;
+        }
+      } finally {
+        if (workers) {
+          workers.kill('SIGTERM');
+          await new Promise((r) => workers?.once('exit', r));
+        }
+        await connection.close();
+      }
+    });
+}

@@ -1,0 +1,107 @@
+/**
+ * Live progress for a running pipeline or stage, fed only by workflow queries (the UI never touches the work).
+ * A bar per stage on a terminal; plain lines otherwise (CI logs, pipes).
+ */
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import cliProgress from 'cli-progress';
+import type { PipelineProgress } from '../contracts/pipeline';
+import type { IngestProgress } from '../workflows/ingest';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function tryQuery<T>(handle: WorkflowHandle, name: string): Promise<T | undefined> {
+  try {
+    return (await handle.query(name)) as T;
+  } catch {
+    return undefined; // not started yet, or closed before the query was answered
+  }
+}
+
+export interface Snapshot {
+  pipeline?: PipelineProgress;
+  ingest?: IngestProgress;
+}
+
+export async function snapshot(client: Client, workflowId: string): Promise<Snapshot & { status: string; type: string }> {
+  const handle = client.workflow.getHandle(workflowId);
+  const desc = await handle.describe();
+  const out: Snapshot & { status: string; type: string } = { status: desc.status.name, type: desc.type };
+  if (desc.type === 'seerPipelineWorkflow') {
+    out.pipeline = await tryQuery<PipelineProgress>(handle, 'progress');
+    const ingestId = out.pipeline?.stages.ingest.workflowId;
+    if (ingestId) out.ingest = await tryQuery<IngestProgress>(client.workflow.getHandle(ingestId), 'ingestProgress');
+  } else if (desc.type === 'ingestWorkflow') {
+    out.ingest = await tryQuery<IngestProgress>(handle, 'ingestProgress');
+  }
+  return out;
+}
+
+export function describeSnapshot(s: Snapshot & { status: string }): string {
+  const parts = [`status ${s.status}`];
+  if (s.pipeline) parts.push(`stage ${s.pipeline.stage}`);
+  if (s.ingest) {
+    const t = s.ingest.totals;
+    parts.push(
+      `ingest ${s.ingest.partitionsDone}/${s.ingest.partitions} partitions, listed ${t.listed}, accepted ${t.accepted}, quarantined ${t.quarantined}, unchanged ${t.unchanged}`
+    );
+  }
+  return parts.join(' | ');
+}
+
+/** Follows a workflow until it closes, rendering progress, and returns its result. */
+export async function follow<T>(client: Client, workflowId: string, intervalMs = 1000): Promise<T> {
+  const handle = client.workflow.getHandle(workflowId);
+  const tty = Boolean(process.stderr.isTTY);
+  const bars = tty
+    ? new cliProgress.MultiBar(
+        { format: ' {stage} |{bar}| {value}/{total} {detail}', hideCursor: true, clearOnComplete: false, stream: process.stderr },
+        cliProgress.Presets.shades_classic
+      )
+    : undefined;
+  const ingestBar = bars?.create(1, 0, { stage: 'ingest    ', detail: 'planning…' });
+  const stageBar = bars?.create(4, 0, { stage: 'pipeline  ', detail: '' });
+  let lastLine = '';
+  let lastPrinted = 0;
+  const resultPromise = handle.result() as Promise<T>;
+  let closed = false;
+  resultPromise.then(
+    () => (closed = true),
+    () => (closed = true)
+  );
+  try {
+    while (!closed) {
+      const s = await snapshot(client, workflowId).catch(() => undefined);
+      if (s) {
+        if (bars) {
+          if (s.ingest) {
+            const t = s.ingest.totals;
+            ingestBar?.setTotal(Math.max(1, s.ingest.partitions));
+            ingestBar?.update(s.ingest.partitionsDone, {
+              detail: `partitions | ${t.listed} listed, ${t.accepted} ok, ${t.quarantined} quarantined, ${t.unchanged} unchanged`,
+            });
+          }
+          if (s.pipeline) {
+            const done = Object.values(s.pipeline.stages).filter((x) => x.status === 'done').length;
+            stageBar?.update(done, { detail: `stage: ${s.pipeline.stage}` });
+          }
+        } else {
+          const line = describeSnapshot(s);
+          if (line !== lastLine && Date.now() - lastPrinted > 2000) {
+            process.stderr.write(`${line}\n`);
+            lastLine = line;
+            lastPrinted = Date.now();
+          }
+        }
+      }
+      await Promise.race([sleep(intervalMs), resultPromise.catch(() => undefined)]);
+    }
+    const final = await snapshot(client, workflowId).catch(() => undefined);
+    if (final?.ingest && ingestBar) ingestBar.update(final.ingest.partitions);
+    if (final?.pipeline && stageBar) {
+      stageBar.update(Object.values(final.pipeline.stages).filter((x) => x.status === 'done').length, { detail: `stage: ${final.pipeline.stage}` });
+    }
+  } finally {
+    bars?.stop();
+  }
+  return resultPromise;
+}

@@ -1,0 +1,30 @@
+/** Human-readable end-of-run summaries. */
+import type { IngestResult } from '../contracts/ingest';
+import type { PipelineResult } from '../contracts/pipeline';
+
+export function formatIngest(r: IngestResult): string {
+  const lines = [
+    `ingest ${r.runName}: ${r.partitions} partitions (${r.cachedPartitions} reused), ${r.coordinatorRuns} coordinator run(s)`,
+    `  listed      ${r.listed}`,
+    `  accepted    ${r.accepted}  (${(r.bytes / 1e6).toFixed(1)} MB in ${r.manifestShards} manifest shards)`,
+    `  quarantined ${r.quarantined}${Object.keys(r.quarantineByReason).length ? `  ${Object.entries(r.quarantineByReason).map(([k, v]) => `${k}=${v}`).join(', ')}` : ''}`,
+    `  unchanged   ${r.unchanged}`,
+    `  reconciled  ${r.reconciled ? 'yes' : 'NO'}: listed = accepted + quarantined + unchanged`,
+    `  summary     ${r.summaryKey}`,
+  ];
+  return lines.join('\n');
+}
+
+export function formatPipeline(r: PipelineResult): string {
+  const stages = Object.entries(r.stages)
+    .map(([name, s]) => {
+      const secs = s.startedAt && s.finishedAt ? ` ${((s.finishedAt - s.startedAt) / 1000).toFixed(1)}s` : '';
+      return `  ${name.padEnd(11)} ${s.status}${secs}`;
+    })
+    .join('\n');
+  return `pipeline ${r.runName}\n${stages}\n${formatIngest(r.ingest)}`;
+}
+
+export function workflowUiUrl(uiUrl: string, namespace: string, workflowId: string): string {
+  return `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}

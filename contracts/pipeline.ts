@@ -1,0 +1,38 @@
+/** The pipeline's durable interface: workflow IDs, progress shape. Safe to import from workflows. */
+import type { SeerConfig } from '../config/schema';
+import type { IngestResult } from './ingest';
+
+export type StageName = 'ingest' | 'preprocess' | 'pretrain' | 'evaluate';
+export const STAGES: StageName[] = ['ingest', 'preprocess', 'pretrain', 'evaluate'];
+
+export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'not-built';
+
+export interface StageProgress {
+  status: StageStatus;
+  startedAt?: number;
+  finishedAt?: number;
+  /** ID of the child workflow running the stage */
+  workflowId?: string;
+}
+
+export interface PipelineProgress {
+  runName: string;
+  preset: string;
+  stage: StageName | 'done' | 'failed';
+  stages: Record<StageName, StageProgress>;
+}
+
+export interface PipelineInput {
+  config: SeerConfig;
+}
+
+export interface PipelineResult {
+  runName: string;
+  ingest: IngestResult;
+  stages: Record<StageName, StageProgress>;
+}
+
+export const workflowIds = {
+  pipeline: (runName: string) => `seerflow/${runName}`,
+  stage: (runName: string, stage: StageName) => `seerflow/${runName}/${stage}`,
+};

@@ -1,0 +1,69 @@
+/**
+ * Composition root for workers: one process can serve one or several task queues (the demo runs them all;
+ * production runs one queue per host class). Shutdown on SIGINT/SIGTERM waits a grace period so long
+ * activities can commit a checkpoint.
+ */
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { TASK_QUEUES, type TaskQueueName } from '../contracts/task-queues';
+import { createS3Client } from '../infra/s3';
+import { loadServiceSettings, type ServiceSettings } from '../infra/settings';
+
+export const ALL_QUEUES: TaskQueueName[] = ['orchestrator', 'io', 'cpu', 'gpu'];
+
+export interface WorkerSetOptions {
+  queues: TaskQueueName[];
+  settings?: ServiceSettings;
+  /** Seconds in-flight activities get to finish or checkpoint after a shutdown signal. */
+  shutdownGraceSeconds?: number;
+  log?: (line: string) => void;
+}
+
+let runtimeInstalled = false;
+
+export async function createWorkers(opts: WorkerSetOptions): Promise<{ workers: Worker[]; connection: NativeConnection }> {
+  const settings = opts.settings ?? loadServiceSettings();
+  if (!runtimeInstalled) {
+    runtimeInstalled = true;
+    try {
+      Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+    } catch {
+      /* already installed by the embedding process (tests) */
+    }
+  }
+  const connection = await NativeConnection.connect({ address: settings.temporal.address });
+  const s3 = createS3Client(settings.s3);
+  const activities = createActivities({ s3 });
+  const grace = `${opts.shutdownGraceSeconds ?? 30}s` as const;
+  const workers: Worker[] = [];
+  for (const queue of opts.queues) {
+    const base: WorkerOptions = {
+      connection,
+      namespace: settings.temporal.namespace,
+      taskQueue: TASK_QUEUES[queue],
+      shutdownGraceTime: grace,
+    };
+    if (queue === 'orchestrator') {
+      workers.push(await Worker.create({ ...base, workflowsPath: require.resolve('../workflows') }));
+      continue;
+    }
+    const acts = activities[queue];
+    if (Object.keys(acts).length === 0) {
+      opts.log?.(`queue ${queue}: no activities registered yet, not polling`);
+      continue;
+    }
+    workers.push(await Worker.create({ ...base, activities: acts, maxConcurrentActivityTaskExecutions: queue === 'io' ? 16 : 2 }));
+  }
+  return { workers, connection };
+}
+
+/** Runs until a shutdown signal; resolves after every worker drained. */
+export async function runWorkers(opts: WorkerSetOptions): Promise<void> {
+  const { workers, connection } = await createWorkers(opts);
+  opts.log?.(`workers polling: ${workers.map((w) => w.options.taskQueue).join(', ')}`);
+  try {
+    await Promise.all(workers.map((w) => w.run()));
+  } finally {
+    await connection.close();
+  }
+}

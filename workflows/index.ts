@@ -1,0 +1,3 @@
+/** Every workflow type the orchestrator worker registers. Workflow type names are durable: never rename. */
+export { ingestWorkflow, ingestPartitionWorkflow, ingestProgressQuery } from './ingest';
+export { seerPipelineWorkflow, pipelineProgressQuery } from './pipeline';

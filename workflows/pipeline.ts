@@ -1,0 +1,54 @@
+/**
+ * The SEER pipeline: ingest -> canonical shards -> SwAV pretraining -> evaluation, each stage a child workflow
+ * with a deterministic ID derived from the run name. Stages that are not built yet are reported as such.
+ */
+import { defineQuery, executeChild, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import type { IngestResult } from '../contracts/ingest';
+import { STAGES, workflowIds, type PipelineInput, type PipelineProgress, type PipelineResult, type StageName } from '../contracts/pipeline';
+import { SEER_RUN, SEER_STAGE } from '../contracts/search-attributes';
+import { ingestWorkflow } from './ingest';
+
+export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');
+
+export async function seerPipelineWorkflow(input: PipelineInput): Promise<PipelineResult> {
+  const cfg = input.config;
+  const runName = cfg.run.name;
+  const progress: PipelineProgress = {
+    runName,
+    preset: cfg.preset,
+    stage: 'ingest',
+    stages: Object.fromEntries(STAGES.map((s) => [s, { status: 'pending' }])) as PipelineProgress['stages'],
+  };
+  setHandler(pipelineProgressQuery, () => progress);
+
+  const enter = (stage: StageName) => {
+    progress.stage = stage;
+    progress.stages[stage] = { status: 'running', startedAt: Date.now(), workflowId: workflowIds.stage(runName, stage) };
+    upsertSearchAttributes([
+      { key: SEER_STAGE, value: stage },
+      { key: SEER_RUN, value: runName },
+    ]);
+  };
+  const leave = (stage: StageName) => {
+    progress.stages[stage] = { ...progress.stages[stage], status: 'done', finishedAt: Date.now() };
+  };
+
+  let ingest: IngestResult;
+  enter('ingest');
+  try {
+    ingest = await executeChild(ingestWorkflow, {
+      workflowId: workflowIds.stage(runName, 'ingest'),
+      args: [{ runName, config: cfg.ingest }],
+    });
+  } catch (err) {
+    progress.stage = 'failed';
+    progress.stages.ingest.status = 'failed';
+    throw err;
+  }
+  leave('ingest');
+  // Preprocessing, pretraining and evaluation are added by their own stages; until then they are marked so.
+  for (const s of ['preprocess', 'pretrain', 'evaluate'] as const) progress.stages[s].status = 'not-built';
+  progress.stage = 'done';
+  upsertSearchAttributes([{ key: SEER_STAGE, value: 'done' }]);
+  return { runName, ingest, stages: progress.stages };
+}
