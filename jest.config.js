@@ -4,7 +4,7 @@ const common = {
   testEnvironment: 'node',
   clearMocks: true,
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.seerflow/'],
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
 };
 module.exports = {
   projects: [

@@ -54,6 +54,13 @@ export const IngestSchema = z
       .array(z.enum(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif']))
       .default(['jpeg', 'png', 'webp'])
       .describe('accepted image formats'),
+    heartbeatTimeoutSeconds: z
+      .number()
+      .int()
+      .min(5)
+      .max(3600)
+      .default(60)
+      .describe('how fast a dead ingest worker is detected and its partition retried elsewhere'),
     previousManifest: z
       .string()
       .optional()

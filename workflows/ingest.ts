@@ -37,10 +37,11 @@ export interface IngestProgress {
 
 export const ingestProgressQuery = defineQuery<IngestProgress>('ingestProgress');
 
-const io = proxyActivities<IngestActivities>({
+const ioActivities = (heartbeatTimeoutSeconds: number) =>
+  proxyActivities<IngestActivities>({
   taskQueue: TASK_QUEUES.io,
-  startToCloseTimeout: '2h',
-  heartbeatTimeout: '1m',
+  startToCloseTimeout: '6h',
+  heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
   retry: {
     initialInterval: '2s',
     backoffCoefficient: 2,
@@ -48,7 +49,7 @@ const io = proxyActivities<IngestActivities>({
     maximumAttempts: 30,
     nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'CountsDoNotReconcile'],
   },
-});
+  });
 
 function zeroCounts(): IngestCounts {
   return { listed: 0, accepted: 0, quarantined: 0, unchanged: 0, bytes: 0, quarantineByReason: {} };
@@ -69,11 +70,12 @@ function add(a: IngestCounts, b: IngestCounts): IngestCounts {
 
 /** One partition: a child workflow so each partition is visible (and retryable) on its own in the UI. */
 export async function ingestPartitionWorkflow(input: PartitionInput): Promise<PartitionResult> {
-  return io.ingestPartition(input);
+  return ioActivities(input.config.heartbeatTimeoutSeconds).ingestPartition(input);
 }
 
 export async function ingestWorkflow(input: IngestInput): Promise<IngestResult> {
   const cfg = input.config;
+  const io = ioActivities(cfg.heartbeatTimeoutSeconds);
   const outputRoot = `${cfg.outputPrefix === '' || cfg.outputPrefix.endsWith('/') ? cfg.outputPrefix : `${cfg.outputPrefix}/`}${input.runName}/ingest/`;
   const state: IngestCoordinatorState = input.resume ?? {
     plan: await io.planIngestPartitions({ runName: input.runName, config: cfg }),
