@@ -44,7 +44,7 @@ export const IngestSchema = z
       .max(1000)
       .default(200)
       .describe('partitions a coordinator run handles before it continues as new'),
-    manifestShardSize: z.number().int().min(100).max(1_000_000).default(10_000).describe('lines per manifest shard'),
+    manifestShardSize: z.number().int().min(10).max(1_000_000).default(10_000).describe('lines per manifest shard'),
     validateConcurrency: z.number().int().min(1).max(256).default(16).describe('objects validated at once'),
     headerBytes: z.number().int().min(1024).max(1 << 20).default(65_536).describe('bytes read to validate a header'),
     maxObjectBytes: z.number().int().min(1).default(50 * 1024 * 1024).describe('larger objects are quarantined'),

@@ -38,7 +38,8 @@ export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> 
 }
 
 export async function putText(s3: S3Client, bucket: string, key: string, body: string, contentType = 'text/plain'): Promise<void> {
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+  const bytes = Buffer.from(body, 'utf8');
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentLength: bytes.length, ContentType: contentType }));
 }
 
 export async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<void> {

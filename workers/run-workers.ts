@@ -3,7 +3,7 @@
  * production runs one queue per host class). Shutdown on SIGINT/SIGTERM waits a grace period so long
  * activities can commit a checkpoint.
  */
-import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { TASK_QUEUES, type TaskQueueName } from '../contracts/task-queues';
 import { createS3Client } from '../infra/s3';
@@ -26,7 +26,8 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<{ workers: 
   if (!runtimeInstalled) {
     runtimeInstalled = true;
     try {
-      Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+      const level = (process.env.SEERFLOW_LOG_LEVEL ?? 'WARN').toUpperCase() as LogLevel;
+      Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'], logger: new DefaultLogger(level) });
     } catch {
       /* already installed by the embedding process (tests) */
     }

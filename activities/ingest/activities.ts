@@ -153,10 +153,29 @@ export function createIngestActivities(deps: IngestDeps) {
       }
     };
 
+  /**
+   * The object whose key equals `key` exactly, if the listing has one. Asked by LIST (not HEAD) because some
+   * servers answer HEAD for a directory-like key that no listing contains.
+   */
+  async function listedExactly(bucket: string, key: string, signal: AbortSignal): Promise<ListedObject | undefined> {
+    try {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }), { abortSignal: signal });
+      const o = page.Contents?.[0];
+      return o && o.Key === key ? { key, size: o.Size ?? 0, etag: (o.ETag ?? '').replace(/"/g, '') } : undefined;
+    } catch (err) {
+      return classifyS3Error(err, bucket);
+    }
+  }
+
   /** Lists keys in [range.startAt, range.endBefore) after `resumeAfter`, page by page. */
   async function* listRange(bucket: string, range: KeyRange, resumeAfter: string | undefined, signal: AbortSignal) {
     let token: string | undefined;
     const startAfter = resumeAfter ?? (range.startAt !== undefined ? startAfterFor(range.startAt) : undefined);
+    if (resumeAfter === undefined && range.startAt !== undefined) {
+      // StartAfter excludes the boundary key itself; an object with exactly that key is fetched on its own.
+      const marker = await listedExactly(bucket, range.startAt, signal);
+      if (marker) yield [marker];
+    }
     for (;;) {
       let page: ListObjectsV2CommandOutput;
       try {

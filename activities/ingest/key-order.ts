@@ -7,9 +7,12 @@ export function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-/** A key strictly below `key` and as close to it as cheaply possible, for ListObjectsV2 `StartAfter`. */
-export function startAfterFor(key: string): string | undefined {
-  // Dropping the last character gives a proper prefix, which sorts before the key itself. Keys between the two
-  // (e.g. "ab-x" when key is "ab/") are filtered out by the caller, which also checks `key >= startAt`.
-  return key.length > 1 ? key.slice(0, -1) : undefined;
+/**
+ * `StartAfter` for a range that starts at `startAt` (a discovered common prefix such as "corpus/2e/").
+ * Using the boundary itself is exact for every key below it except an object named exactly like the boundary
+ * (a folder marker), which the caller fetches separately. Shorter values such as "corpus/2e" would be correct on
+ * AWS S3, but SeaweedFS treats a StartAfter that names a directory as "skip that whole directory".
+ */
+export function startAfterFor(startAt: string): string {
+  return startAt;
 }
