@@ -177,7 +177,7 @@ function weedArgs(paths: StackPaths, settings: ServiceSettings): string[] {
     'server',
     '-ip=127.0.0.1', '-ip.bind=127.0.0.1',
     `-dir=${paths.s3Dir}`,
-    `-master.port=${p.weedMaster}`, '-master.volumeSizeLimitMB=1024',
+    `-master.port=${p.weedMaster}`, '-master.volumeSizeLimitMB=64',
     `-volume.port=${p.weedVolume}`, '-volume.max=0',
     '-filer', `-filer.port=${p.weedFiler}`,
     '-s3', `-s3.port=${p.s3}`, `-s3.config=${paths.s3Config}`, '-s3.port.iceberg=0', '-s3.port.lance=0',

@@ -10,7 +10,7 @@ import {
   type S3Client,
   type S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { activityInfo, ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import sharp from 'sharp';
 import type { IngestConfig } from '../../config/schema';
 import { ErrorType } from '../../contracts/errors';
@@ -373,6 +373,7 @@ export function createIngestActivities(deps: IngestDeps) {
         progress.resumeAfter = objects[objects.length - 1]?.key ?? progress.resumeAfter;
         progress.listedInChunk = 0;
         heartbeat(progress);
+        throwIfCancelled(signal);
       };
 
       for await (const page of listRange(bucket, input.range, progress.resumeAfter, signal)) {
@@ -383,7 +384,7 @@ export function createIngestActivities(deps: IngestDeps) {
         }
         progress.listedInChunk = pending.length;
         heartbeat(progress);
-        if (signal.aborted) throw signal.reason ?? new Error('cancelled');
+        throwIfCancelled(signal);
       }
       // The last chunk; an empty partition still gets one (empty) manifest shard so its layout is uniform.
       if (pending.length > 0 || progress.chunk === 0) await commitChunk(pending);
@@ -464,6 +465,10 @@ export function createIngestActivities(deps: IngestDeps) {
       };
     },
   };
+}
+
+function throwIfCancelled(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new CancelledFailure(String(signal.reason ?? 'cancelled'));
 }
 
 function toResult(s: PartitionSummary, summaryKey: string, cached: boolean): PartitionResult {

@@ -12,7 +12,7 @@ import { parseJsonl } from '../../activities/ingest/layout';
 import { compareKeys } from '../../activities/ingest/key-order';
 import { getJson, getText } from '../../infra/s3';
 import { seedCorpus, SEED_LAYOUT, type SeedReport } from '../../infra/corpus/seed';
-import { connectStack, freshBucket, listAll, readTree, withWorkers, type Stack } from './harness';
+import { connectStack, dropBucket, freshBucket, listAll, readTree, withWorkers, type Stack } from './harness';
 
 let stack: Stack;
 let bucket: string;
@@ -49,6 +49,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  if (bucket) await dropBucket(stack.s3, bucket);
   await stack?.connection.close();
 });
 
