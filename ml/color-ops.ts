@@ -25,6 +25,9 @@ export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.
 /** SwAV's std, with the 0.228 typo of its `multicropdataset.py` (swav-seer.md §3). */
 export const SWAV_STD: readonly [number, number, number] = [0.228, 0.224, 0.225];
 
+// Module-level aliases: a global lookup per call is slow inside vm contexts (jest), where `Math` is proxied.
+const { floor, min, max } = Math;
+
 function clamp01(v: number): number {
   return v < 0 ? 0 : v > 1 ? 1 : v;
 }
@@ -83,8 +86,8 @@ export function adjustSaturation(img: RgbImage, factor: number): RgbImage {
 
 /** RGB -> HSV of one pixel, torchvision `_rgb2hsv` (h in [0, 1)). */
 export function rgbToHsv(r: number, g: number, b: number): [number, number, number] {
-  const maxc = Math.max(r, g, b);
-  const minc = Math.min(r, g, b);
+  const maxc = max(r, g, b);
+  const minc = min(r, g, b);
   const cr = maxc - minc;
   if (cr === 0) return [0, 0, maxc];
   const s = cr / maxc;
@@ -102,7 +105,7 @@ export function rgbToHsv(r: number, g: number, b: number): [number, number, numb
 /** HSV -> RGB of one pixel, torchvision `_hsv2rgb`. */
 export function hsvToRgb(h: number, s: number, v: number): [number, number, number] {
   const h6 = h * 6;
-  const i = Math.floor(h6);
+  const i = floor(h6);
   const f = h6 - i;
   const p = clamp01(v * (1 - s));
   const q = clamp01(v * (1 - s * f));
@@ -177,7 +180,7 @@ export function gaussianBlur(img: RgbImage, sigma: number): RgbImage {
       for (let c = 0; c < 3; c++) {
         let acc = 0;
         for (let i = -r; i <= r; i++) {
-          const xx = Math.min(w - 1, Math.max(0, x + i));
+          const xx = min(w - 1, max(0, x + i));
           acc += (k[i + r] as number) * (img.data[(y * w + xx) * 3 + c] as number);
         }
         tmp[(y * w + x) * 3 + c] = acc;
@@ -190,7 +193,7 @@ export function gaussianBlur(img: RgbImage, sigma: number): RgbImage {
       for (let c = 0; c < 3; c++) {
         let acc = 0;
         for (let i = -r; i <= r; i++) {
-          const yy = Math.min(h - 1, Math.max(0, y + i));
+          const yy = min(h - 1, max(0, y + i));
           acc += (k[i + r] as number) * (tmp[(yy * w + x) * 3 + c] as number);
         }
         out.data[(y * w + x) * 3 + c] = acc;
@@ -278,12 +281,13 @@ export function resizedCrop(
       const rx = wx[x]!;
       for (let c = 0; c < 3; c++) {
         let acc = 0;
-        ry.weights.forEach((vy, dy) => {
+        for (let dy = 0; dy < ry.weights.length; dy++) {
           const row = box.top + ry.first + dy;
-          rx.weights.forEach((vx, dx) => {
-            acc += vy * vx * (src[(row * srcWidth + box.left + rx.first + dx) * 3 + c] as number);
-          });
-        });
+          for (let dx = 0; dx < rx.weights.length; dx++) {
+            const v = src[(row * srcWidth + box.left + rx.first + dx) * 3 + c] as number;
+            acc += (ry.weights[dy] as number) * (rx.weights[dx] as number) * v;
+          }
+        }
         out.data[(y * outWidth + x) * 3 + c] = acc * scale;
       }
     }
