@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): bootstrap, start the local stack, run the unit tests, then the integration
+# tests against the real Temporal + S3, and end with one line `N passed, M failed` computed from jest's results.
+# Extra arguments are passed to jest (e.g. a test path).
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/bootstrap.sh --test || { echo "0 passed, 1 failed"; exit 1; }
+./bin/seerflow stack up || { echo "0 passed, 1 failed"; exit 1; }
+
+RESULTS="$ROOT/.seerflow/test-results"
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+export TF_CPP_MIN_LOG_LEVEL=2
+npx --no-install jest --selectProjects unit --forceExit --json --outputFile="$RESULTS/unit.json" "$@"
+unit_rc=$?
+npx --no-install jest --selectProjects integration --runInBand --forceExit --json --outputFile="$RESULTS/integration.json" "$@"
+int_rc=$?
+
+node -e '
+  const fs = require("fs");
+  let passed = 0, failed = 0, suitesFailed = 0;
+  for (const f of process.argv.slice(1)) {
+    if (!fs.existsSync(f)) { failed += 1; console.error(`no results in ${f}`); continue; }
+    const r = JSON.parse(fs.readFileSync(f, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests;
+    // a suite that failed to run (syntax error, beforeAll throw) has no failed tests of its own: count it
+    for (const s of r.testResults) if (s.status === "failed" && s.assertionResults.every((a) => a.status !== "failed")) suitesFailed++;
+  }
+  failed += suitesFailed;
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed > 0 ? 1 : 0);
+' "$RESULTS/unit.json" "$RESULTS/integration.json"
+summary_rc=$?
+if [[ $unit_rc -ne 0 || $int_rc -ne 0 ]]; then exit 1; fi
+exit $summary_rc
