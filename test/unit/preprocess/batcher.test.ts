@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import type { CropSpec } from '../../../ml/multicrop-params';
 import { permutation } from '../../../ml/rng';
 import { MulticropBatcher, type Batch, type BatcherOptions, type SkippedSample } from '../../../preprocess/batcher';
@@ -14,7 +14,7 @@ let samples: Buffer[] = [];
 
 /** N small JPEGs cut from a real photo when one is installed, else from a synthetic texture. */
 beforeAll(async () => {
-  let base: sharp.Sharp;
+  let base: Sharp;
   const dir = '/usr/share/backgrounds';
   const photo = (() => {
     try {
