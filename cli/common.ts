@@ -52,14 +52,22 @@ export async function connectClient(settings: ServiceSettings = loadServiceSetti
   return { client: new Client({ connection, namespace: settings.temporal.namespace }), connection };
 }
 
-/** Are workers polling the orchestrator queue? */
+/**
+ * Are live workers polling the orchestrator queue? The server remembers pollers for minutes after they die, so
+ * only pollers seen within one long-poll interval (about a minute) count.
+ */
 export async function orchestratorHasPollers(client: Client, namespace: string): Promise<boolean> {
   const res = await client.workflowService.describeTaskQueue({
     namespace,
     taskQueue: { name: TASK_QUEUES.orchestrator },
     taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
   });
-  return (res.pollers ?? []).length > 0;
+  const recent = Date.now() - 70_000;
+  return (res.pollers ?? []).some((p) => {
+    const t = p.lastAccessTime;
+    const ms = t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : 0;
+    return ms > recent;
+  });
 }
 
 /** Starts all workers in a child process (attached: it ends with this command). */

@@ -96,7 +96,12 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
       await Promise.race([sleep(intervalMs), resultPromise.catch(() => undefined)]);
     }
     const final = await snapshot(client, workflowId).catch(() => undefined);
-    if (final?.ingest && ingestBar) ingestBar.update(final.ingest.partitions);
+    if (final?.ingest && ingestBar) {
+      const t = final.ingest.totals;
+      ingestBar.update(final.ingest.partitions, {
+        detail: `partitions | ${t.listed} listed, ${t.accepted} ok, ${t.quarantined} quarantined, ${t.unchanged} unchanged`,
+      });
+    }
     if (final?.pipeline && stageBar) {
       stageBar.update(Object.values(final.pipeline.stages).filter((x) => x.status === 'done').length, { detail: `stage: ${final.pipeline.stage}` });
     }
