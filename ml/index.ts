@@ -8,6 +8,7 @@
  * - {@link larsStep}: reference LARC + SGD-momentum update.
  * - {@link roundHalfEven} / {@link makeDivisible}: Python/NumPy and torchvision rounding.
  * - {@link Rng}: keyed, replayable random streams.
+ * - {@link cocoEvaluate}: COCO box AP/AR with pycocotools' exact semantics.
  *
  * @packageDocumentation
  */
@@ -19,3 +20,4 @@ export * from './swav-loss';
 export * from './schedules';
 export * from './lars';
 export * from './rng';
+export * from './coco-eval';
