@@ -85,8 +85,12 @@ function nameKey(name: string): number {
   return hashInts(Array.from(name, (c) => c.codePointAt(0) ?? 0));
 }
 
-/** Fan-out of a conv filter [kh, kw, cin/groups, cout] as pycls/torchvision compute it: kh * kw * cout. */
+/**
+ * Fan-out of a conv filter [kh, kw, cin/groups, cout] as pycls/torchvision compute it: kh * kw * cout. A rank-2
+ * 'conv' tensor [cin, cout] is a 1x1 conv stored as a matrix (the SE layers): fan-out cout.
+ */
 function convFanOut(shape: readonly number[]): number {
+  if (shape.length === 2) return shape[1] ?? 1;
   return (shape[0] ?? 1) * (shape[1] ?? 1) * (shape[3] ?? 1);
 }
 

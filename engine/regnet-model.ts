@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RegNetBlockSpec, RegNetSpec } from '../ml/regnet';
-import { batchNormInfer, batchNormTrain, conv2d, relu, sigmoid } from './native-ops';
+import { batchNormInfer, batchNormTrain, conv2d, matMul, pointwiseConv, relu, sigmoid, type RunningStatsCollector } from './native-ops';
 import { ParamStore } from './params';
 
 /** Options of {@link RegNetTrunk}. */
@@ -74,10 +74,10 @@ export class RegNetTrunk {
       const se =
         blk.seWidth > 0
           ? {
-              // SE 1x1 convs at 1x1 resolution, stored as matrices [in, out]; conv init, zero bias (torchvision).
-              w1: store.add(`${n}.se.reduce.weight`, 'conv', [1, 1, blk.wB, blk.seWidth]),
+              // SE 1x1 convs run at 1x1 resolution: stored as matrices [in, out]; conv init, zero bias (torchvision).
+              w1: store.add(`${n}.se.reduce.weight`, 'conv', [blk.wB, blk.seWidth]),
               b1: store.add(`${n}.se.reduce.bias`, 'bias', [blk.seWidth]),
-              w2: store.add(`${n}.se.expand.weight`, 'conv', [1, 1, blk.seWidth, blk.wB]),
+              w2: store.add(`${n}.se.expand.weight`, 'conv', [blk.seWidth, blk.wB]),
               b2: store.add(`${n}.se.expand.bias`, 'bias', [blk.wB]),
             }
           : undefined;
@@ -94,8 +94,10 @@ export class RegNetTrunk {
 
   private convBn(name: string, k: number, cin: number, cout: number, stride: number, pad: number, groups = 1): ConvBn {
     const s = this.store;
+    // 1x1 filters are stored as matrices [cin, cout] (they run as MatMul); others as [k, k, cin/groups, cout].
+    const shape = k === 1 ? [cin, cout] : [k, k, cin / groups, cout];
     return {
-      w: s.add(`${name}.conv.weight`, 'conv', [k, k, cin / groups, cout]),
+      w: s.add(`${name}.conv.weight`, 'conv', shape),
       gamma: s.add(`${name}.bn.weight`, 'bn-gamma', [cout]),
       beta: s.add(`${name}.bn.bias`, 'bn-beta', [cout]),
       mean: s.add(`${name}.bn.running_mean`, 'bn-mean', [cout]),
@@ -116,8 +118,12 @@ export class RegNetTrunk {
     return this.store.trainableCount(`${this.prefix}.`);
   }
 
-  private applyConvBn(x: tf.Tensor4D, l: ConvBn, training: boolean, act: boolean): tf.Tensor4D {
-    const y = conv2d(x, l.w as tf.Tensor4D, { stride: l.stride, pad: l.pad, groups: l.groups, fallback: this.fallback });
+  private applyConvBn(x: tf.Tensor4D, l: ConvBn, training: boolean, act: boolean, stats?: RunningStatsCollector): tf.Tensor4D {
+    const fallback = this.fallback;
+    const y =
+      l.w.rank === 2
+        ? pointwiseConv(x, l.w as tf.Tensor2D, { stride: l.stride, fallback })
+        : conv2d(x, l.w as tf.Tensor4D, { stride: l.stride, pad: l.pad, groups: l.groups, fallback });
     const gamma = l.gamma as tf.Tensor1D;
     const beta = l.beta as tf.Tensor1D;
     const z = training
@@ -126,38 +132,40 @@ export class RegNetTrunk {
           momentum: this.momentum,
           runningMean: l.mean,
           runningVar: l.variance,
-          fallback: this.fallback,
+          fallback,
+          ...(stats ? { collector: stats } : {}),
         })
       : batchNormInfer(y, gamma, beta, l.mean as tf.Tensor1D, l.variance as tf.Tensor1D, this.eps);
     return act ? relu(z) : z;
   }
 
-  private applyBlock(x: tf.Tensor4D, blk: Block, training: boolean): tf.Tensor4D {
-    let h = this.applyConvBn(x, blk.a, training, true);
-    h = this.applyConvBn(h, blk.b, training, true);
+  private applyBlock(x: tf.Tensor4D, blk: Block, training: boolean, stats?: RunningStatsCollector): tf.Tensor4D {
+    let h = this.applyConvBn(x, blk.a, training, true, stats);
+    h = this.applyConvBn(h, blk.b, training, true, stats);
     if (blk.se) {
       const { w1, b1, w2, b2 } = blk.se;
       const [n, , , c] = h.shape;
       const s = tf.mean(h, [1, 2]) as tf.Tensor2D;
-      const r = relu(tf.add(tf.matMul(s, tf.reshape(w1, [c, -1])), b1) as tf.Tensor2D);
-      const e = sigmoid(tf.add(tf.matMul(r, tf.reshape(w2, [-1, c])), b2) as tf.Tensor2D);
+      const r = relu(tf.add(matMul(s, w1 as tf.Tensor2D), b1) as tf.Tensor2D);
+      const e = sigmoid(tf.add(matMul(r, w2 as tf.Tensor2D), b2) as tf.Tensor2D);
       h = tf.mul(h, tf.reshape(e, [n, 1, 1, c]));
     }
-    h = this.applyConvBn(h, blk.c, training, false);
-    const shortcut = blk.proj ? this.applyConvBn(x, blk.proj, training, false) : x;
+    h = this.applyConvBn(h, blk.c, training, false, stats);
+    const shortcut = blk.proj ? this.applyConvBn(x, blk.proj, training, false, stats) : x;
     return relu(tf.add(h, shortcut));
   }
 
   /**
    * Forward pass on NHWC images. `training` uses batch statistics and updates the BN running statistics in place
-   * (call it inside the gradient tape); otherwise running statistics are used.
+   * (call it inside the gradient tape), or hands them to `stats` for a deferred update; otherwise running
+   * statistics are used.
    * @returns pooled features [N, outWidth], or logits [N, numClasses] with a classifier.
    */
-  forward(x: tf.Tensor4D, training: boolean): tf.Tensor2D {
-    let h = this.applyConvBn(x, this.stem, training, true);
-    for (const blk of this.blocks) h = this.applyBlock(h, blk, training);
+  forward(x: tf.Tensor4D, training: boolean, stats?: RunningStatsCollector): tf.Tensor2D {
+    let h = this.applyConvBn(x, this.stem, training, true, stats);
+    for (const blk of this.blocks) h = this.applyBlock(h, blk, training, stats);
     const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
     if (!this.fc) return pooled;
-    return tf.add(tf.matMul(pooled, this.fc.w as tf.Tensor2D), this.fc.b) as tf.Tensor2D;
+    return tf.add(matMul(pooled, this.fc.w as tf.Tensor2D), this.fc.b) as tf.Tensor2D;
   }
 }

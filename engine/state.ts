@@ -56,22 +56,42 @@ function requireLittleEndian(): void {
   if (os.endianness() !== 'LE') throw new Error('engine state serialisation needs a little-endian platform');
 }
 
-/** The tensors of a trainer's state, in serialisation order. */
-function stateTensors(trainer: SwavTrainer): { name: string; variable: tf.Variable }[] {
-  const out = trainer.model.store.entries().map((e) => ({ name: e.name, variable: e.variable }));
-  for (const m of trainer.optimizer.momentumSlots()) out.push({ name: `optim.momentum.${m.name}`, variable: m.variable });
-  if (trainer.queue) out.push({ name: 'queue', variable: trainer.queue.data });
+/** One named tensor of the state: where its values come from and go to. */
+interface StateItem {
+  name: string;
+  shape: readonly number[];
+  read(): Float32Array;
+}
+
+/** The tensors of a trainer's state, in serialisation order (model store, momentum, queue). */
+function stateItems(trainer: SwavTrainer): StateItem[] {
+  const out: StateItem[] = trainer.model.store.entries().map((e) => ({
+    name: e.name,
+    shape: e.shape,
+    read: () => e.variable.dataSync() as Float32Array,
+  }));
+  const momentum = trainer.optimizer.momentumSlots();
+  let cached: Float32Array[] | undefined;
+  momentum.forEach((m, i) =>
+    out.push({
+      name: `optim.momentum.${m.name}`,
+      shape: m.shape,
+      read: () => (cached ??= trainer.optimizer.exportMomentum())[i] as Float32Array,
+    })
+  );
+  const q = trainer.queue;
+  if (q) out.push({ name: 'queue', shape: q.data.shape, read: () => q.data.dataSync() as Float32Array });
   return out;
 }
 
 /** Serialise the full training state of `trainer`; `meta` must be JSON-serialisable. */
 export function serializeState(trainer: SwavTrainer, meta: unknown = null): Uint8Array {
   requireLittleEndian();
-  const list = stateTensors(trainer);
+  const list = stateItems(trainer);
   let offset = 0;
-  const tensors: StateTensor[] = list.map(({ name, variable }) => {
-    const t = { name, shape: [...variable.shape], offset };
-    offset += variable.size;
+  const tensors: StateTensor[] = list.map(({ name, shape }) => {
+    const t = { name, shape: [...shape], offset };
+    offset += shape.reduce((a, b) => a * b, 1);
     return t;
   });
   const header: StateHeader = {
@@ -92,7 +112,7 @@ export function serializeState(trainer: SwavTrainer, meta: unknown = null): Uint
   buf.writeUInt32LE(json.length, MAGIC.length + 4);
   json.copy(buf, MAGIC.length + 8);
   const data = new Float32Array(buf.buffer, buf.byteOffset + dataStart, offset);
-  list.forEach(({ variable }, i) => data.set(variable.dataSync() as Float32Array, (tensors[i] as StateTensor).offset));
+  list.forEach((item, i) => data.set(item.read(), (tensors[i] as StateTensor).offset));
   createHash('sha256').update(buf.subarray(0, total - 32)).digest().copy(buf, total - 32);
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
 }
@@ -129,7 +149,7 @@ export function restoreState(trainer: SwavTrainer, bytes: Uint8Array): StateHead
   const queueT = byName.get('queue');
   if (queueT && queueT.shape.length !== 3) throw new StateFormatError('queue tensor must be rank 3');
   if (queueT && trainer.cfg.queueLength === 0) throw new StateFormatError('state has a queue, the config has none');
-  const expected = stateTensors(trainer).filter((t) => t.name !== 'queue');
+  const expected = stateItems(trainer).filter((t) => t.name !== 'queue');
   const want = expected.length + (queueT ? 1 : 0);
   if (header.tensors.length !== want) {
     throw new StateFormatError(`state has ${header.tensors.length} tensors, model expects ${want}`);
@@ -142,10 +162,10 @@ export function restoreState(trainer: SwavTrainer, bytes: Uint8Array): StateHead
     if (t.offset < 0 || t.offset + size > data.length) throw new StateFormatError(`${t.name}: data out of range`);
     return data.subarray(t.offset, t.offset + size);
   };
-  const plan = expected.map(({ name, variable }) => {
+  const values = expected.map(({ name, shape }) => {
     const t = byName.get(name);
     if (!t) throw new StateFormatError(`state lacks tensor ${name}`);
-    return { variable, values: slice(t, variable.shape) };
+    return slice(t, shape);
   });
   let queueValues: Float32Array | undefined;
   if (queueT) {
@@ -155,7 +175,9 @@ export function restoreState(trainer: SwavTrainer, bytes: Uint8Array): StateHead
     }
     queueValues = slice(queueT, queueT.shape);
   }
-  for (const { variable, values } of plan) assignValues(variable, values);
+  const entries = trainer.model.store.entries();
+  entries.forEach((e, i) => assignValues(e.variable, values[i] as Float32Array));
+  trainer.optimizer.importMomentum(values.slice(entries.length));
   trainer.queue?.dispose();
   trainer.queue = undefined;
   if (queueT && queueValues) {

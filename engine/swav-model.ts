@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RegNetSpec } from '../ml/regnet';
-import { batchNormInfer, batchNormTrain, relu } from './native-ops';
+import { batchNormInfer, batchNormTrain, matMul, relu, type RunningStatsCollector } from './native-ops';
 import { ParamStore } from './params';
 import { RegNetTrunk } from './regnet-model';
 
@@ -33,9 +33,11 @@ export class SwavModel {
   readonly prototypes: tf.Variable;
   readonly head: SwavHeadConfig;
   private readonly layers: HeadLayer[] = [];
+  private readonly fallback: boolean;
 
   constructor(spec: RegNetSpec, head: SwavHeadConfig, opts: { fallback?: boolean } = {}) {
     this.head = head;
+    this.fallback = opts.fallback ?? false;
     this.trunk = new RegNetTrunk(spec, this.store, { prefix: 'trunk', ...(opts.fallback ? { fallback: true } : {}) });
     let width = spec.outWidth;
     const dims = [...head.hiddenDims, head.featureDim];
@@ -72,15 +74,20 @@ export class SwavModel {
   }
 
   /** Projection head on trunk features, then z / max(|z|, 1e-12). */
-  project(h: tf.Tensor2D, training: boolean): tf.Tensor2D {
+  project(h: tf.Tensor2D, training: boolean, stats?: RunningStatsCollector): tf.Tensor2D {
     let x = h;
     this.layers.forEach((l) => {
-      x = tf.add(tf.matMul(x, l.w as tf.Tensor2D), l.b);
+      x = tf.add(matMul(x, l.w as tf.Tensor2D), l.b);
       if (l === this.layers[this.layers.length - 1]) return;
       if (l.bn) {
         const { gamma, beta, mean, variance } = l.bn;
         x = training
-          ? batchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, { runningMean: mean, runningVar: variance })
+          ? batchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, {
+              runningMean: mean,
+              runningVar: variance,
+              fallback: this.fallback,
+              ...(stats ? { collector: stats } : {}),
+            })
           : batchNormInfer(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, mean as tf.Tensor1D, variance as tf.Tensor1D);
       }
       x = relu(x);
@@ -90,7 +97,7 @@ export class SwavModel {
 
   /** Prototype scores z W^T [N, K]. */
   scores(z: tf.Tensor2D): tf.Tensor2D {
-    return tf.matMul(z, this.prototypes as tf.Tensor2D, false, true);
+    return matMul(z, this.prototypes as tf.Tensor2D, false, true);
   }
 
   /** W <- W / |W_row| (SwAV: every iteration; no gradient). */

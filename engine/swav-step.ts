@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ErrorType } from '../contracts/errors';
 import type { LarsOptimizer } from './lars';
+import { matMul, RunningStatsCollector } from './native-ops';
 import { FeatureQueue, type SwavModel } from './swav-model';
 
 /** One size group of crops: `count` consecutive crops of `size` px starting at crop index `first`. */
@@ -51,7 +52,7 @@ export interface SwavStepResult {
   queueUsed: boolean;
 }
 
-/** The loss of a step was NaN or infinite; no weights, momentum or step counter were changed. */
+/** The loss of a step was NaN or infinite; the training state was left exactly as before the step. */
 export class NonFiniteLossError extends Error {
   readonly type = ErrorType.NonFiniteLoss;
   constructor(
@@ -88,11 +89,11 @@ export function sinkhornTf(scores: tf.Tensor2D, epsilon: number, iterations: num
     const c: tf.Tensor2D = tf.max(d, 1, true); // [B, 1], <= 0
     const E = tf.exp(tf.div(tf.sub(d, c), epsilon)) as tf.Tensor2D;
     let b = tf.exp(tf.div(c, epsilon)) as tf.Tensor2D; // [B, 1]
-    let rowAcc = tf.matMul(b, E, true, false); // [1, K]
+    let rowAcc = matMul(b, E, true, false); // [1, K]
     let q: tf.Tensor2D | undefined;
     for (let it = 0; it < iterations; it++) {
       const a = tf.reciprocal(tf.mul(rowAcc, K)) as tf.Tensor2D; // [1, K]
-      const col = tf.matMul(E, a, false, true); // [B, 1]
+      const col = matMul(E, a, false, true); // [B, 1]
       if (it === iterations - 1) {
         const rows = outRows ?? B;
         const Eo = rows === B ? E : tf.slice(E, [B - rows, 0], [rows, K]);
@@ -100,7 +101,7 @@ export function sinkhornTf(scores: tf.Tensor2D, epsilon: number, iterations: num
         q = tf.div(tf.mul(Eo, a), co) as tf.Tensor2D;
       } else {
         b = tf.reciprocal(tf.mul(col, B)) as tf.Tensor2D;
-        rowAcc = tf.matMul(b, E, true, false);
+        rowAcc = matMul(b, E, true, false);
       }
     }
     return q as tf.Tensor2D;
@@ -177,8 +178,8 @@ export class SwavTrainer {
 
   /**
    * One training step at learning rate `lr`.
-   * @throws NonFiniteLossError when the loss is NaN/inf (BN running statistics and the queue of that forward
-   *   pass may have changed; restore the last checkpoint).
+   * @throws NonFiniteLossError when the loss is NaN/inf; nothing (weights, BN statistics, momentum, queue,
+   *   step counter) has changed then.
    */
   step(batch: SwavBatch, lr: number): SwavStepResult {
     this.validate(batch);
@@ -204,16 +205,20 @@ export class SwavTrainer {
         return { value: sinkhornTf(all, epsilon, iters, B), gradFunc: (dy) => [tf.zerosLike(dy as tf.Tensor)] };
       });
 
+    // Side effects (BN running statistics, queue) are collected during the forward pass and applied only after
+    // the loss is known to be finite, so a failed step leaves the whole state untouched.
+    const stats = new RunningStatsCollector(0.1);
+    let fresh: tf.Tensor2D[] = [];
     const { value, grads } = tf.variableGrads(() => {
       const feats = this.groups.map((g, gi) => {
         const x = tf.tensor4d(batch.crops[gi] as Float32Array, [g.count * B, g.size, g.size, 3]);
-        return model.trunk.forward(x, true);
+        return model.trunk.forward(x, true, stats);
       });
       const h = feats.length === 1 ? (feats[0] as tf.Tensor2D) : tf.concat(feats, 0);
-      const z = model.project(h, true); // [V*B, d]
+      const z = model.project(h, true, stats); // [V*B, d]
       const scores = model.scores(z); // [V*B, K]
       const codesA = A.map((a, i) => codes(i)(tf.slice(scores, [a * B, 0], [B, K])) as tf.Tensor2D);
-      if (queue) queue.push(A.map((a) => tf.slice(z, [a * B, 0], [B, z.shape[1]])));
+      if (queue) fresh = A.map((a) => tf.keep(tf.slice(z, [a * B, 0], [B, z.shape[1]])));
       return swappedPredictionLoss(scores, codesA, { batch: B, cropsForAssign: A, temperature });
     }, vars);
 
@@ -221,8 +226,13 @@ export class SwavTrainer {
     value.dispose();
     if (!Number.isFinite(loss)) {
       tf.dispose(Object.values(grads));
+      tf.dispose(fresh);
+      stats.discard();
       throw new NonFiniteLossError(this.iteration, loss);
     }
+    stats.flush();
+    if (queue) queue.push(fresh);
+    tf.dispose(fresh);
     // variableGrads keys gradients by tfjs variable name; the optimizer wants logical names.
     const named: Record<string, tf.Tensor> = {};
     for (const e of model.store.trainable()) {

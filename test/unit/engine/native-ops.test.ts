@@ -1,6 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendInfo } from '../../../engine/backend';
-import { batchNormInfer, batchNormTrain, conv2d, euclideanNorm } from '../../../engine/native-ops';
+import {
+  batchNormInfer,
+  batchNormTrain,
+  conv2d,
+  euclideanNorm,
+  matMul,
+  pointwiseConv,
+  RunningStatsCollector,
+} from '../../../engine/native-ops';
 
 process.env.TF_CPP_MIN_LOG_LEVEL = '2';
 
@@ -47,7 +55,11 @@ describe('native ops on the native TensorFlow backend', () => {
     tf.dispose([x, w, yN, yF, dy, ...gN, ...gF]);
   });
 
-  it.each([4, 2])('fused batch norm (rank %i) matches the tfjs reference: output, gradients, running stats', (rank) => {
+  it.each([
+    [4, 'fused'],
+    [2, 'fused'],
+    [4, 'composite'],
+  ] as const)('native batch norm (rank %i, %s forward) matches the tfjs reference: output, gradients, running stats', (rank, impl) => {
     const shape = rank === 4 ? [4, 5, 5, 6] : [16, 6];
     const x = tf.add(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 4), 2), 1) as tf.Tensor4D | tf.Tensor2D;
     const gamma = tf.randomNormal([6], 1, 0.2, 'float32', 5) as tf.Tensor1D;
@@ -58,9 +70,9 @@ describe('native ops on the native TensorFlow backend', () => {
     const sF = stats();
     const run = (s: ReturnType<typeof stats>, fallback: boolean) =>
       tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-        tf.sum(tf.mul(batchNormTrain(a as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, { ...s, fallback }), dy))
+        tf.sum(tf.mul(batchNormTrain(a as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, { ...s, fallback, impl }), dy))
       )([x, gamma, beta]);
-    const yN = batchNormTrain(x, gamma, beta, { fallback: false });
+    const yN = batchNormTrain(x, gamma, beta, { fallback: false, impl });
     const yF = batchNormTrain(x, gamma, beta, { fallback: true });
     expect(maxAbs(yN, yF)).toBeLessThan(1e-5);
     const gN = run(sN, false);
@@ -89,6 +101,56 @@ describe('native ops on the native TensorFlow backend', () => {
     const s = tf.sigmoid(x);
     expect(maxAbs(gr as tf.Tensor, tf.mul(dy, tf.step(x)))).toBe(0);
     expect(maxAbs(gs as tf.Tensor, tf.mul(dy, tf.mul(s, tf.sub(1, s))))).toBeLessThan(1e-6);
+  });
+
+  it.each([1, 2])('pointwise conv (MatMul path, stride %i) matches Conv2D, forward and gradients', (stride) => {
+    const x = tf.randomNormal([2, 6, 6, 8], 0, 1, 'float32', 12) as tf.Tensor4D;
+    const w = tf.randomNormal([8, 5], 0, 1, 'float32', 13) as tf.Tensor2D;
+    const ref = (a: tf.Tensor, b: tf.Tensor) => conv2d(a as tf.Tensor4D, tf.reshape(b, [1, 1, 8, 5]), { stride, fallback: true });
+    const mine = (a: tf.Tensor, b: tf.Tensor) => pointwiseConv(a as tf.Tensor4D, b as tf.Tensor2D, { stride });
+    expect(maxAbs(mine(x, w), ref(x, w))).toBeLessThan(1e-5);
+    const dy = tf.randomNormal(ref(x, w).shape, 0, 1, 'float32', 14);
+    const gA = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(mine(a, b), dy)))([x, w]);
+    const gB = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(ref(a, b), dy)))([x, w]);
+    for (let i = 0; i < 2; i++) expect(maxAbs(gA[i] as tf.Tensor, gB[i] as tf.Tensor)).toBeLessThan(1e-4);
+  });
+
+  it.each([
+    [false, false],
+    [false, true],
+    [true, false],
+    [true, true],
+  ])('native MatMul (transposeA %s, transposeB %s) matches tf.matMul with gradients', (ta, tb) => {
+    const a = tf.randomNormal(ta ? [4, 3] : [3, 4], 0, 1, 'float32', 15) as tf.Tensor2D;
+    const b = tf.randomNormal(tb ? [5, 4] : [4, 5], 0, 1, 'float32', 16) as tf.Tensor2D;
+    const dy = tf.randomNormal([3, 5], 0, 1, 'float32', 17);
+    const gN = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(matMul(x as tf.Tensor2D, y as tf.Tensor2D, ta, tb), dy)))([a, b]);
+    const gT = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, ta, tb), dy)))([a, b]);
+    expect(maxAbs(matMul(a, b, ta, tb), tf.matMul(a, b, ta, tb))).toBeLessThan(1e-5);
+    for (let i = 0; i < 2; i++) expect(maxAbs(gN[i] as tf.Tensor, gT[i] as tf.Tensor)).toBeLessThan(1e-5);
+  });
+
+  it('deferred running-stat updates (collector) equal in-place updates, twice per layer in call order', () => {
+    const xs = [tf.randomNormal([4, 3, 3, 6], 1, 2, 'float32', 18), tf.randomNormal([6, 2, 2, 6], -1, 1, 'float32', 19)];
+    const gamma = tf.ones([6]) as tf.Tensor1D;
+    const beta = tf.zeros([6]) as tf.Tensor1D;
+    const mk = () => ({ runningMean: tf.variable(tf.fill([6], 0.3)), runningVar: tf.variable(tf.fill([6], 1.5)) });
+    const a = mk();
+    const b = mk();
+    const other = mk();
+    const collector = new RunningStatsCollector(0.1);
+    for (const x of xs) {
+      batchNormTrain(x as tf.Tensor4D, gamma, beta, a);
+      batchNormTrain(x as tf.Tensor4D, gamma, beta, { ...b, collector });
+      batchNormTrain(x as tf.Tensor4D, gamma, beta, { ...other, collector });
+    }
+    expect(maxAbs(b.runningMean, tf.fill([6], 0.3))).toBe(0); // nothing applied yet
+    const n = tf.memory().numTensors;
+    collector.flush();
+    expect(tf.memory().numTensors).toBe(n - 8); // the 2 x 2 x 2 kept statistics are released
+    expect(maxAbs(a.runningMean, b.runningMean)).toBeLessThan(1e-6);
+    expect(maxAbs(a.runningVar, b.runningVar)).toBeLessThan(1e-5);
+    expect(maxAbs(other.runningVar, b.runningVar)).toBeLessThan(1e-6);
   });
 
   it('computes Euclidean norms in one op', () => {

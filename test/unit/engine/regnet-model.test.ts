@@ -54,8 +54,8 @@ describe('RegNetY trunk', () => {
     b.t.init(8);
     expect(maxAbsDiff(a.s.get('trunk.s2.b1.b.conv.weight'), b.s.get('trunk.s2.b1.b.conv.weight'))).toBeGreaterThan(0);
     // conv ~ N(0, sqrt(2 / fan_out)), fan_out = k*k*cout; BN gamma 1, beta 0, running var 1.
-    const w = a.s.get('trunk.s2.b1.b.conv.weight').dataSync(); // [3,3,8,32]
-    const std = Math.sqrt(w.reduce((s, x) => s + x * x, 0) / w.length);
+    const w = Array.from(a.s.get('trunk.s2.b1.b.conv.weight').dataSync()); // [3,3,8,32]
+    const std = Math.sqrt(w.reduce((s: number, x: number) => s + x * x, 0) / w.length);
     expect(std).toBeGreaterThan(Math.sqrt(2 / (9 * 32)) * 0.9);
     expect(std).toBeLessThan(Math.sqrt(2 / (9 * 32)) * 1.1);
     expect(Array.from(a.s.get('trunk.stem.bn.weight').dataSync())).toEqual(Array(32).fill(1));
