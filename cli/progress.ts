@@ -6,6 +6,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import cliProgress from 'cli-progress';
 import type { PipelineProgress } from '../contracts/pipeline';
 import type { IngestProgress } from '../workflows/ingest';
+import type { PrepareProgress } from '../workflows/prepare';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -20,6 +21,7 @@ async function tryQuery<T>(handle: WorkflowHandle, name: string): Promise<T | un
 export interface Snapshot {
   pipeline?: PipelineProgress;
   ingest?: IngestProgress;
+  prepare?: PrepareProgress;
 }
 
 export async function snapshot(client: Client, workflowId: string): Promise<Snapshot & { status: string; type: string }> {
@@ -30,8 +32,12 @@ export async function snapshot(client: Client, workflowId: string): Promise<Snap
     out.pipeline = await tryQuery<PipelineProgress>(handle, 'progress');
     const ingestId = out.pipeline?.stages.ingest.workflowId;
     if (ingestId) out.ingest = await tryQuery<IngestProgress>(client.workflow.getHandle(ingestId), 'ingestProgress');
+    const prepareId = out.pipeline?.stages.preprocess.workflowId;
+    if (prepareId) out.prepare = await tryQuery<PrepareProgress>(client.workflow.getHandle(prepareId), 'prepareProgress');
   } else if (desc.type === 'ingestWorkflow') {
     out.ingest = await tryQuery<IngestProgress>(handle, 'ingestProgress');
+  } else if (desc.type === 'prepareWorkflow') {
+    out.prepare = await tryQuery<PrepareProgress>(handle, 'prepareProgress');
   }
   return out;
 }
@@ -44,6 +50,9 @@ export function describeSnapshot(s: Snapshot & { status: string }): string {
     parts.push(
       `ingest ${s.ingest.partitionsDone}/${s.ingest.partitions} partitions, listed ${t.listed}, accepted ${t.accepted}, quarantined ${t.quarantined}, unchanged ${t.unchanged}`
     );
+  }
+  if (s.prepare) {
+    parts.push(`preprocess ${s.prepare.shardsDone}/${s.prepare.shards} shards, ${s.prepare.images} images, ${s.prepare.quarantined} quarantined`);
   }
   return parts.join(' | ');
 }
@@ -59,7 +68,9 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
       )
     : undefined;
   const ingestBar = bars?.create(1, 0, { stage: 'ingest    ', detail: 'planning…' });
+  const prepareBar = bars?.create(1, 0, { stage: 'preprocess', detail: 'waiting' });
   const stageBar = bars?.create(4, 0, { stage: 'pipeline  ', detail: '' });
+  const prepareDetail = (p: PrepareProgress) => `shards | ${p.images} images, ${p.quarantined} quarantined, ${p.cachedShards} cached`;
   let lastLine = '';
   let lastPrinted = 0;
   const resultPromise = handle.result() as Promise<T>;
@@ -79,6 +90,10 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
             ingestBar?.update(s.ingest.partitionsDone, {
               detail: `partitions | ${t.listed} listed, ${t.accepted} ok, ${t.quarantined} quarantined, ${t.unchanged} unchanged`,
             });
+          }
+          if (s.prepare) {
+            prepareBar?.setTotal(Math.max(1, s.prepare.shards));
+            prepareBar?.update(s.prepare.shardsDone, { detail: prepareDetail(s.prepare) });
           }
           if (s.pipeline) {
             const done = Object.values(s.pipeline.stages).filter((x) => x.status === 'done').length;
@@ -101,6 +116,10 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
       ingestBar.update(final.ingest.partitions, {
         detail: `partitions | ${t.listed} listed, ${t.accepted} ok, ${t.quarantined} quarantined, ${t.unchanged} unchanged`,
       });
+    }
+    if (final?.prepare && prepareBar) {
+      prepareBar.setTotal(Math.max(1, final.prepare.shards));
+      prepareBar.update(final.prepare.shards, { detail: prepareDetail(final.prepare) });
     }
     if (final?.pipeline && stageBar) {
       stageBar.update(Object.values(final.pipeline.stages).filter((x) => x.status === 'done').length, { detail: `stage: ${final.pipeline.stage}` });

@@ -1,6 +1,7 @@
 /** Human-readable end-of-run summaries. */
 import type { IngestResult } from '../contracts/ingest';
 import type { PipelineResult } from '../contracts/pipeline';
+import type { PrepareResult } from '../contracts/prepare';
 
 export function formatIngest(r: IngestResult): string {
   const lines = [
@@ -15,6 +16,16 @@ export function formatIngest(r: IngestResult): string {
   return lines.join('\n');
 }
 
+export function formatPrepare(r: PrepareResult): string {
+  return [
+    `preprocess ${r.runName}: ${r.shards} manifest shards (${r.cachedShards} reused) -> ${r.parts} tar parts, ${(r.bytes / 1e6).toFixed(1)} MB`,
+    `  images      ${r.images}`,
+    `  quarantined ${r.quarantined}  (failed to decode)`,
+    `  reconciled  ${r.reconciled ? 'yes' : 'NO'}: manifest entries ${r.entries} = images + quarantined`,
+    `  dataset     ${r.datasetKey}`,
+  ].join('\n');
+}
+
 export function formatPipeline(r: PipelineResult): string {
   const stages = Object.entries(r.stages)
     .map(([name, s]) => {
@@ -22,7 +33,7 @@ export function formatPipeline(r: PipelineResult): string {
       return `  ${name.padEnd(11)} ${s.status}${secs}`;
     })
     .join('\n');
-  return `pipeline ${r.runName}\n${stages}\n${formatIngest(r.ingest)}`;
+  return `pipeline ${r.runName}\n${stages}\n${formatIngest(r.ingest)}\n${formatPrepare(r.prepare)}`;
 }
 
 export function workflowUiUrl(uiUrl: string, namespace: string, workflowId: string): string {

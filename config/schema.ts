@@ -72,7 +72,9 @@ export const PreprocessSchema = z
   .object({
     shortSide: z.number().int().min(16).max(1024).default(256).describe('canonical shorter side in pixels'),
     jpegQuality: z.number().int().min(50).max(100).default(90).describe('JPEG quality of canonical images'),
-    shardTargetBytes: z.number().int().min(1 << 16).default(64 << 20).describe('target tar shard size'),
+    shardTargetBytes: z.number().int().min(1 << 12).default(64 << 20).describe('target tar part size'),
+    maxParallelShards: z.number().int().min(1).max(500).default(4).describe('canonical shards processed at once'),
+    shardsPerRun: z.number().int().min(1).max(1000).default(200).describe('shards a coordinator run handles before it continues as new'),
   })
   .prefault({});
 

@@ -23,6 +23,8 @@ export const QuarantineReason = {
   TooSmall: 'too-small',
   /** the object disappeared or changed between listing and validation */
   Vanished: 'vanished',
+  /** the header looked fine but the pixels do not decode (found when canonicalising) */
+  DecodeFailed: 'decode-failed',
 } as const;
 export type QuarantineReasonCode = (typeof QuarantineReason)[keyof typeof QuarantineReason];
 

@@ -1,6 +1,7 @@
 /** The pipeline's durable interface: workflow IDs, progress shape. Safe to import from workflows. */
 import type { SeerConfig } from '../config/schema';
 import type { IngestResult } from './ingest';
+import type { PrepareResult } from './prepare';
 
 export type StageName = 'ingest' | 'preprocess' | 'pretrain' | 'evaluate';
 export const STAGES: StageName[] = ['ingest', 'preprocess', 'pretrain', 'evaluate'];
@@ -29,6 +30,7 @@ export interface PipelineInput {
 export interface PipelineResult {
   runName: string;
   ingest: IngestResult;
+  prepare: PrepareResult;
   stages: Record<StageName, StageProgress>;
 }
 

@@ -1,3 +1,4 @@
 /** Every workflow type the orchestrator worker registers. Workflow type names are durable: never rename. */
 export { ingestWorkflow, ingestPartitionWorkflow, ingestProgressQuery } from './ingest';
+export { prepareWorkflow, prepareProgressQuery } from './prepare';
 export { seerPipelineWorkflow, pipelineProgressQuery } from './pipeline';

@@ -7,6 +7,8 @@ import type { IngestResult } from '../contracts/ingest';
 import { STAGES, workflowIds, type PipelineInput, type PipelineProgress, type PipelineResult, type StageName } from '../contracts/pipeline';
 import { SEER_RUN, SEER_STAGE } from '../contracts/search-attributes';
 import { ingestWorkflow } from './ingest';
+import { prepareWorkflow } from './prepare';
+import type { PrepareResult } from '../contracts/prepare';
 
 export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');
 
@@ -33,22 +35,41 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
     progress.stages[stage] = { ...progress.stages[stage], status: 'done', finishedAt: Date.now() };
   };
 
-  let ingest: IngestResult;
-  enter('ingest');
-  try {
-    ingest = await executeChild(ingestWorkflow, {
-      workflowId: workflowIds.stage(runName, 'ingest'),
-      args: [{ runName, config: cfg.ingest }],
-    });
-  } catch (err) {
-    progress.stage = 'failed';
-    progress.stages.ingest.status = 'failed';
-    throw err;
-  }
-  leave('ingest');
-  // Preprocessing, pretraining and evaluation are added by their own stages; until then they are marked so.
-  for (const s of ['preprocess', 'pretrain', 'evaluate'] as const) progress.stages[s].status = 'not-built';
+  const stage = async <T>(name: StageName, run: () => Promise<T>): Promise<T> => {
+    enter(name);
+    try {
+      const result = await run();
+      leave(name);
+      return result;
+    } catch (err) {
+      progress.stage = 'failed';
+      progress.stages[name].status = 'failed';
+      throw err;
+    }
+  };
+
+  const ingest: IngestResult = await stage('ingest', () =>
+    executeChild(ingestWorkflow, { workflowId: workflowIds.stage(runName, 'ingest'), args: [{ runName, config: cfg.ingest }] })
+  );
+  const prepare: PrepareResult = await stage('preprocess', () =>
+    executeChild(prepareWorkflow, {
+      workflowId: workflowIds.stage(runName, 'preprocess'),
+      args: [
+        {
+          runName,
+          bucket: cfg.ingest.bucket,
+          ingestSummaryKey: ingest.summaryKey,
+          config: cfg.preprocess,
+          maxPixels: cfg.ingest.maxPixels,
+          maxParallelShards: cfg.preprocess.maxParallelShards,
+          shardsPerRun: cfg.preprocess.shardsPerRun,
+        },
+      ],
+    })
+  );
+  // Pretraining and evaluation are added by their own issues; until then they are reported as not built.
+  for (const s of ['pretrain', 'evaluate'] as const) progress.stages[s].status = 'not-built';
   progress.stage = 'done';
   upsertSearchAttributes([{ key: SEER_STAGE, value: 'done' }]);
-  return { runName, ingest, stages: progress.stages };
+  return { runName, ingest, prepare, stages: progress.stages };
 }

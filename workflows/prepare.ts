@@ -1,0 +1,85 @@
+/**
+ * Canonicalisation orchestration: one CPU activity per ingest manifest shard through a bounded window,
+ * continue-as-new every `shardsPerRun` shards, then the dataset index.
+ */
+import { continueAsNew, defineQuery, proxyActivities, setHandler, type RetryPolicy } from '@temporalio/workflow';
+import type { PrepareActivities } from '../activities/prepare/activities';
+import { NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
+import type { CanonicalShardResult, PrepareInput, PrepareResult, PrepareState } from '../contracts/prepare';
+import { TASK_QUEUES } from '../contracts/task-queues';
+
+export interface PrepareProgress {
+  shards: number;
+  shardsDone: number;
+  images: number;
+  quarantined: number;
+  cachedShards: number;
+  finished: boolean;
+}
+
+export const prepareProgressQuery = defineQuery<PrepareProgress>('prepareProgress');
+
+const retry: RetryPolicy = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'CountsDoNotReconcile'] };
+const io = proxyActivities<PrepareActivities>({ taskQueue: TASK_QUEUES.io, startToCloseTimeout: '1h', heartbeatTimeout: '2m', retry });
+const cpu = proxyActivities<PrepareActivities>({ taskQueue: TASK_QUEUES.cpu, startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry });
+
+export async function prepareWorkflow(input: PrepareInput): Promise<PrepareResult> {
+  const state: PrepareState = input.resume ?? {
+    plan: await io.planPrepare({
+      bucket: input.bucket,
+      runName: input.runName,
+      ingestSummaryKey: input.ingestSummaryKey,
+      config: input.config,
+      maxPixels: input.maxPixels,
+    }),
+    next: 0,
+    totals: { entries: 0, images: 0, quarantined: 0, bytes: 0, cached: 0 },
+    runsSoFar: 0,
+  };
+  const inFlight = new Map<number, Promise<{ i: number; r: CanonicalShardResult }>>();
+  let finished = false;
+  setHandler(prepareProgressQuery, () => ({
+    shards: state.plan.shards,
+    shardsDone: state.next - inFlight.size,
+    images: state.totals.images,
+    quarantined: state.totals.quarantined,
+    cachedShards: state.totals.cached,
+    finished,
+  }));
+
+  let buffer: { manifestKey: string }[] = [];
+  let bufferStart = state.next;
+  let startedThisRun = 0;
+  while (state.next < state.plan.shards || inFlight.size > 0) {
+    while (inFlight.size < input.maxParallelShards && state.next < state.plan.shards && startedThisRun < input.shardsPerRun) {
+      const i = state.next;
+      if (i - bufferStart >= buffer.length) {
+        bufferStart = i;
+        buffer = await io.readPrepareSlice({ bucket: input.bucket, planKey: state.plan.planKey, from: i, count: input.maxParallelShards * 4 });
+      }
+      const item = buffer[i - bufferStart] as { manifestKey: string };
+      inFlight.set(
+        i,
+        cpu
+          .canonicalizeShard({ bucket: input.bucket, manifestKey: item.manifestKey, fingerprint: state.plan.fingerprint, config: input.config, maxPixels: input.maxPixels })
+          .then((r) => ({ i, r }))
+      );
+      state.next++;
+      startedThisRun++;
+    }
+    if (inFlight.size === 0) break;
+    const { i, r } = await Promise.race(inFlight.values());
+    inFlight.delete(i);
+    state.totals.entries += r.entries;
+    state.totals.images += r.images;
+    state.totals.quarantined += r.quarantined;
+    state.totals.bytes += r.bytes;
+    if (r.cached) state.totals.cached++;
+  }
+  if (state.next < state.plan.shards) {
+    await continueAsNew<typeof prepareWorkflow>({ ...input, resume: { ...state, runsSoFar: state.runsSoFar + 1 } });
+  }
+  const result = await io.finalizePrepare({ bucket: input.bucket, runName: input.runName, plan: state.plan });
+  finished = true;
+  return { ...result, cachedShards: state.totals.cached, coordinatorRuns: state.runsSoFar + 1 };
+}
