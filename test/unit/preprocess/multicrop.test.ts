@@ -12,7 +12,9 @@ import {
   resizeCropInto,
   UndecodableImageError,
   viewGroupLayout,
+  wasmKernelsAvailable,
   type DecodedImage,
+  type KernelChoice,
 } from '../../../preprocess/multicrop';
 
 const SEER_CROPS: CropSpec[] = [
@@ -108,9 +110,13 @@ function referenceFlip(d: Float32Array, size: number): Float32Array {
   return out;
 }
 
-describe('renderView against the float reference (ml/color-ops)', () => {
+describe.each([
+  ['WASM SIMD kernels', 'auto', 48],
+  ['scalar JS kernels', 'js', 48],
+  ['scalar JS kernels (size not divisible by 4)', 'auto', 46],
+] as [string, KernelChoice, number][])('renderView with %s against the float reference (ml/color-ops)', (_k, kernels, size) => {
   const box = { left: 20, top: 10, width: 120, height: 100 };
-  const base = plainView(48, box);
+  const base = plainView(size, box);
   const jitter = (order: ('brightness' | 'contrast' | 'saturation' | 'hue')[]) => ({
     brightness: 1.45,
     contrast: 0.55,
@@ -134,23 +140,43 @@ describe('renderView against the float reference (ml/color-ops)', () => {
     ['jitter order saturation,brightness,hue,contrast', { ...base, jitter: jitter(['saturation', 'brightness', 'hue', 'contrast']) }, 1e-5],
     ['everything', { ...base, flip: true, grayscale: true, blurSigma: 1.2, jitter: jitter(['contrast', 'hue', 'saturation', 'brightness']) }, 2e-3],
   ] as [string, ViewParams, number][])('%s', (_name, view, tol) => {
-    const out = new Float32Array(48 * 48 * 3);
-    renderView(img, view, out, 0);
+    const out = new Float32Array(size * size * 3);
+    renderView(img, view, out, 0, DEFAULT_NORMALIZATION, kernels);
     const ref = referenceView(img.data, img.width, img.height, view, DEFAULT_NORMALIZATION.mean, DEFAULT_NORMALIZATION.std);
     expect(maxAbsDiff(out, ref.data)).toBeLessThanOrEqual(tol);
   });
 
-  it('matches on drawn SEER parameters (2x224 + 4x96) for several samples', () => {
+  it('matches on drawn SEER parameters (2x224 + 4x96)', () => {
     let worst = 0;
-    for (let index = 0; index < 2; index++) {
+    for (let index = 0; index < 1; index++) {
       const params = drawMulticropParams(img.width, img.height, SEER_CROPS, Rng.keyed(11, 0, index));
       for (const view of params) {
         const out = new Float32Array(view.size * view.size * 3);
-        renderView(img, view, out, 0);
+        renderView(img, view, out, 0, DEFAULT_NORMALIZATION, kernels);
         worst = Math.max(worst, maxAbsDiff(out, referenceView(img.data, img.width, img.height, view).data));
       }
     }
     expect(worst).toBeLessThan(2e-3);
+  });
+});
+
+describe('kernel selection', () => {
+  it('has the WASM SIMD kernels on this runtime and they agree with the scalar kernels', () => {
+    expect(wasmKernelsAvailable()).toBe(true);
+    let worst = 0;
+    for (let index = 0; index < 2; index++) {
+      const params = drawMulticropParams(img.width, img.height, SEER_CROPS, Rng.keyed(12, 1, index));
+      for (const view of params) {
+        const n = view.size * view.size * 3;
+        const a = new Float32Array(n);
+        const b = new Float32Array(n);
+        renderView(img, view, a, 0, DEFAULT_NORMALIZATION, 'auto');
+        renderView(img, view, b, 0, DEFAULT_NORMALIZATION, 'js');
+        worst = Math.max(worst, maxAbsDiff(a, b));
+      }
+    }
+    // float32 (SIMD) against float64 (scalar) arithmetic of the same formulas
+    expect(worst).toBeLessThan(1e-4);
   });
 });
 
