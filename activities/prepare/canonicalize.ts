@@ -50,8 +50,9 @@ export async function canonicalizeImage(bytes: Uint8Array, opts: CanonicalOption
   const [w, h] = swap ? [h0, w0] : [w0, h0];
   const size = canonicalSize(w, h, opts.shortSide);
   try {
-    // failOn 'error': a truncated or corrupt scan is an error, not a grey image with a warning.
-    const { data, info } = await sharp(input, { limitInputPixels: opts.maxPixels, failOn: 'error' })
+    // failOn 'warning': libjpeg reports corrupt entropy-coded data only as a warning (and fills the rest with grey);
+    // for training data a damaged scan is a decode failure, not an image.
+    const { data, info } = await sharp(input, { limitInputPixels: opts.maxPixels, failOn: 'warning' })
       .rotate()
       .flatten({ background: { r: 255, g: 255, b: 255 } })
       .toColourspace('srgb')
