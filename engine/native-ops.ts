@@ -21,6 +21,11 @@ export interface Conv2dOptions {
   groups?: number;
   /** Use the tfjs fallback even on the native backend (tests compare the two). */
   fallback?: boolean;
+  /**
+   * The input needs no gradient (the stem on image data): skip Conv2DBackpropInput. Only valid when x does not
+   * depend on a trained variable. Native backend only.
+   */
+  noInputGrad?: boolean;
 }
 
 type NativePadding = 'SAME' | 'VALID';
@@ -53,9 +58,9 @@ function convAttrs(stride: number, padding: NativePadding): NativeOpAttr[] {
 type Conv = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D;
 const nativeConvCache = new Map<string, Conv>();
 
-/** Native Conv2D with its gradient; one customGrad closure per (stride, padding), built once. */
-function nativeConv(stride: number, padding: NativePadding): Conv {
-  const key = `${stride}/${padding}`;
+/** Native Conv2D with its gradient; one customGrad closure per (stride, padding, input grad), built once. */
+function nativeConv(stride: number, padding: NativePadding, inputGrad = true): Conv {
+  const key = `${stride}/${padding}/${inputGrad}`;
   let f = nativeConvCache.get(key);
   if (!f) {
     const g = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -69,7 +74,10 @@ function nativeConv(stride: number, padding: NativePadding): Conv {
           const [xs, ws] = saved as [tf.Tensor, tf.Tensor];
           const d = dy as tf.Tensor;
           const be = nativeBackend();
-          const dx = be.executeSingleOutput('Conv2DBackpropInput', attrs, [tf.tensor1d(xs.shape, 'int32'), ws, d]);
+          // A placeholder is never read: the tape prunes inputs that do not lead to a variable.
+          const dx = inputGrad
+            ? be.executeSingleOutput('Conv2DBackpropInput', attrs, [tf.tensor1d(xs.shape, 'int32'), ws, d])
+            : tf.scalar(0);
           const dw = be.executeSingleOutput('Conv2DBackpropFilter', attrs, [xs, tf.tensor1d(ws.shape, 'int32'), d]);
           return [dx, dw];
         },
@@ -97,11 +105,12 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, opts: Conv2dOptions = {})
   if (kh !== kw) throw new RangeError('conv2d: square kernels only');
   if (isNative() && !opts.fallback) {
     const mode = nativePadding(x.shape[1], kh, stride, pad);
+    const inputGrad = !opts.noInputGrad;
     if (mode === 'PAD') {
       const xp = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
-      return nativeConv(stride, 'VALID')(xp, w);
+      return nativeConv(stride, 'VALID', inputGrad)(xp, w);
     }
-    return nativeConv(stride, mode)(x, w);
+    return nativeConv(stride, mode, inputGrad)(x, w);
   }
   // Explicit pad + 'valid' works on every backend (tfjs-node's backprop kernels reject EXPLICIT padding).
   const xp = pad === 0 ? x : tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
@@ -379,16 +388,21 @@ function matMulAttrs(ta: boolean, tb: boolean): NativeOpAttr[] {
   const b = nativeBackend().binding;
   return [
     floatT(),
-    { name: 'transpose_a', type: b.TF_ATTR_BOOL, value: ta },
-    { name: 'transpose_b', type: b.TF_ATTR_BOOL, value: tb },
+    { name: 'adj_x', type: b.TF_ATTR_BOOL, value: ta },
+    { name: 'adj_y', type: b.TF_ATTR_BOOL, value: tb },
   ];
 }
 
+/**
+ * 2-D product through BatchMatMulV2 (rank-2 inputs need no reshape). Not TF's MatMul: with transpose_a it
+ * aborts with heap corruption under the V8 sampling profiler (`node --cpu-prof`; reproduced with bare
+ * tfjs-node calls), while BatchMatMulV2 runs clean and measured the same speed.
+ */
 function rawMatMul(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): tf.Tensor {
-  return nativeBackend().executeSingleOutput('MatMul', matMulAttrs(ta, tb), [a, b]);
+  return nativeBackend().executeSingleOutput('BatchMatMulV2', matMulAttrs(ta, tb), [a, b]);
 }
 
-/** Native 2-D MatMul with its gradient (tfjs's matMul goes through BatchMatMul plus three reshapes each way). */
+/** Native 2-D matrix product with its gradient (tfjs's matMul adds three reshapes each way). */
 function nativeMatMul(ta: boolean, tb: boolean): MatMul {
   const key = `${ta}/${tb}`;
   let f = nativeMatMulCache.get(key);
@@ -415,7 +429,7 @@ function nativeMatMul(ta: boolean, tb: boolean): MatMul {
   return f;
 }
 
-/** 2-D matrix product op(a) op(b): native MatMul (one op each way) on TF, tf.matMul elsewhere. */
+/** 2-D matrix product op(a) op(b): one native op each way on TF, tf.matMul elsewhere. */
 export function matMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false): tf.Tensor2D {
   if (isNative()) return nativeMatMul(transposeA, transposeB)(a, b);
   return tf.matMul(a, b, transposeA, transposeB);
@@ -435,4 +449,20 @@ export function gather(x: tf.Tensor, indices: tf.Tensor): tf.Tensor {
   );
   axis.dispose();
   return out;
+}
+
+/**
+ * Mean over the spatial axes of NHWC: [N, H, W, C] -> [N, C]. Own gradient (dy / HW tiled over H, W) because
+ * tfjs's Mean gradient multiplies by a ones tensor built in JS, element by element, every step.
+ */
+export function spatialMean(x: tf.Tensor4D): tf.Tensor2D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xi = args[0] as tf.Tensor4D;
+    const [n, h, w, c] = xi.shape;
+    return {
+      value: tf.mean(xi, [1, 2]),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => [tf.tile(tf.reshape(tf.mul(dy as tf.Tensor, 1 / (h * w)), [n, 1, 1, c]), [1, h, w, 1])],
+    };
+  });
+  return f(x) as tf.Tensor2D;
 }

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RegNetBlockSpec, RegNetSpec } from '../ml/regnet';
-import { batchNormInfer, batchNormTrain, conv2d, matMul, pointwiseConv, relu, sigmoid, type RunningStatsCollector } from './native-ops';
+import { batchNormInfer, batchNormTrain, conv2d, matMul, pointwiseConv, relu, sigmoid, spatialMean, type RunningStatsCollector } from './native-ops';
 import { ParamStore } from './params';
 
 /** Options of {@link RegNetTrunk}. */
@@ -120,10 +120,12 @@ export class RegNetTrunk {
 
   private applyConvBn(x: tf.Tensor4D, l: ConvBn, training: boolean, act: boolean, stats?: RunningStatsCollector): tf.Tensor4D {
     const fallback = this.fallback;
+    // The stem sees image data: no gradient w.r.t. its input is needed.
+    const noInputGrad = l === this.stem;
     const y =
       l.w.rank === 2
         ? pointwiseConv(x, l.w as tf.Tensor2D, { stride: l.stride, fallback })
-        : conv2d(x, l.w as tf.Tensor4D, { stride: l.stride, pad: l.pad, groups: l.groups, fallback });
+        : conv2d(x, l.w as tf.Tensor4D, { stride: l.stride, pad: l.pad, groups: l.groups, fallback, noInputGrad });
     const gamma = l.gamma as tf.Tensor1D;
     const beta = l.beta as tf.Tensor1D;
     const z = training
@@ -145,7 +147,7 @@ export class RegNetTrunk {
     if (blk.se) {
       const { w1, b1, w2, b2 } = blk.se;
       const [n, , , c] = h.shape;
-      const s = tf.mean(h, [1, 2]) as tf.Tensor2D;
+      const s = spatialMean(h);
       const r = relu(tf.add(matMul(s, w1 as tf.Tensor2D), b1) as tf.Tensor2D);
       const e = sigmoid(tf.add(matMul(r, w2 as tf.Tensor2D), b2) as tf.Tensor2D);
       h = tf.mul(h, tf.reshape(e, [n, 1, 1, c]));
@@ -164,7 +166,7 @@ export class RegNetTrunk {
   forward(x: tf.Tensor4D, training: boolean, stats?: RunningStatsCollector): tf.Tensor2D {
     let h = this.applyConvBn(x, this.stem, training, true, stats);
     for (const blk of this.blocks) h = this.applyBlock(h, blk, training, stats);
-    const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
+    const pooled = spatialMean(h);
     if (!this.fc) return pooled;
     return tf.add(matMul(pooled, this.fc.w as tf.Tensor2D), this.fc.b) as tf.Tensor2D;
   }

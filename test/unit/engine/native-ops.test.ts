@@ -8,6 +8,7 @@ import {
   matMul,
   pointwiseConv,
   RunningStatsCollector,
+  spatialMean,
 } from '../../../engine/native-ops';
 
 process.env.TF_CPP_MIN_LOG_LEVEL = '2';
@@ -151,6 +152,15 @@ describe('native ops on the native TensorFlow backend', () => {
     expect(maxAbs(a.runningMean, b.runningMean)).toBeLessThan(1e-6);
     expect(maxAbs(a.runningVar, b.runningVar)).toBeLessThan(1e-5);
     expect(maxAbs(other.runningVar, b.runningVar)).toBeLessThan(1e-6);
+  });
+
+  it('spatial mean matches tf.mean, forward and gradient', () => {
+    const x = tf.randomNormal([2, 3, 5, 4], 0, 1, 'float32', 20);
+    const dy = tf.randomNormal([2, 4], 0, 1, 'float32', 21);
+    expect(maxAbs(spatialMean(x as tf.Tensor4D), tf.mean(x, [1, 2]))).toBeLessThan(1e-6);
+    const [gA] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(spatialMean(a as tf.Tensor4D), dy)))([x]);
+    const [gB] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(tf.mean(a, [1, 2]), dy)))([x]);
+    expect(maxAbs(gA as tf.Tensor, gB as tf.Tensor)).toBeLessThan(1e-6);
   });
 
   it('computes Euclidean norms in one op', () => {
