@@ -17,7 +17,7 @@ function rand(n: number, rng: Rng, scale = 1): Float32Array {
 describe('engine LARS agrees with ml/lars', () => {
   // large: tensors with >= this many elements take the per-tensor path, the rest the fused flat path.
   it.each([
-    { trust: 0.001, wd: 1e-6, large: 32768 },
+    { trust: 0.001, wd: 1e-6, large: 8192 },
     { trust: 0.001, wd: 1e-4, large: 20 },
     { trust: 0.001, wd: 1e-4, large: 1 },
     { trust: 0, wd: 1e-4, large: 20 },
@@ -64,7 +64,7 @@ describe('engine LARS agrees with ml/lars', () => {
     store.dispose();
   });
 
-  it.each([32768, 1])('leaves parameters without a gradient untouched and leaks no tensors (large >= %i)', (large) => {
+  it.each([8192, 1])('leaves parameters without a gradient untouched and leaks no tensors (large >= %i)', (large) => {
     const store = new ParamStore();
     const a = store.add('a', 'conv', [4, 4]);
     const b = store.add('b', 'conv', [4]);
