@@ -3,24 +3,30 @@
  * Grouped by the task queue that runs them.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { Client } from '@temporalio/client';
 import { createIngestActivities } from './ingest/activities';
 import { createPrepareActivities } from './prepare/activities';
+import { createPretrainActivities } from './pretrain/activities';
 
 export interface ActivityDeps {
   s3: S3Client;
+  /** Lets long activities signal their workflow (committed checkpoints). */
+  client?: Client;
 }
 
 export function createActivities(deps: ActivityDeps) {
   const prepare = createPrepareActivities({ s3: deps.s3 });
+  const pretrain = createPretrainActivities({ s3: deps.s3, ...(deps.client ? { client: deps.client } : {}) });
   return {
     io: {
       ...createIngestActivities({ s3: deps.s3 }),
       planPrepare: prepare.planPrepare,
       readPrepareSlice: prepare.readPrepareSlice,
       finalizePrepare: prepare.finalizePrepare,
+      describeDataset: pretrain.describeDataset,
     },
     cpu: { canonicalizeShard: prepare.canonicalizeShard },
-    gpu: {},
+    gpu: { trainSegment: pretrain.trainSegment },
   };
 }
 

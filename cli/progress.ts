@@ -7,6 +7,7 @@ import cliProgress from 'cli-progress';
 import type { PipelineProgress } from '../contracts/pipeline';
 import type { IngestProgress } from '../workflows/ingest';
 import type { PrepareProgress } from '../workflows/prepare';
+import type { PretrainProgress } from '../contracts/pretrain';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -18,10 +19,22 @@ async function tryQuery<T>(handle: WorkflowHandle, name: string): Promise<T | un
   }
 }
 
+function pretrainDetail(p: PretrainProgress): string {
+  const bits = [`step ${p.step}/${p.totalSteps}`, `epoch ${Math.min(p.epoch + 1, p.epochs)}/${p.epochs}`];
+  if (p.loss !== undefined && Number.isFinite(p.loss)) bits.push(`loss ${p.loss.toFixed(3)}`);
+  if (p.lr !== undefined) bits.push(`lr ${p.lr.toPrecision(3)}`);
+  if (p.imagesPerSec) bits.push(`${p.imagesPerSec.toFixed(0)} img/s`);
+  if (p.etaSeconds !== undefined) bits.push(`ETA ${Math.round(p.etaSeconds)}s`);
+  if (p.backend) bits.push(p.backend);
+  if (p.paused) bits.push('PAUSED');
+  return bits.join(', ');
+}
+
 export interface Snapshot {
   pipeline?: PipelineProgress;
   ingest?: IngestProgress;
   prepare?: PrepareProgress;
+  pretrain?: PretrainProgress;
 }
 
 export async function snapshot(client: Client, workflowId: string): Promise<Snapshot & { status: string; type: string }> {
@@ -34,6 +47,10 @@ export async function snapshot(client: Client, workflowId: string): Promise<Snap
     if (ingestId) out.ingest = await tryQuery<IngestProgress>(client.workflow.getHandle(ingestId), 'ingestProgress');
     const prepareId = out.pipeline?.stages.preprocess.workflowId;
     if (prepareId) out.prepare = await tryQuery<PrepareProgress>(client.workflow.getHandle(prepareId), 'prepareProgress');
+    const pretrainId = out.pipeline?.stages.pretrain.workflowId;
+    if (pretrainId) out.pretrain = await tryQuery<PretrainProgress>(client.workflow.getHandle(pretrainId), 'pretrainProgress');
+  } else if (desc.type === 'pretrainWorkflow') {
+    out.pretrain = await tryQuery<PretrainProgress>(handle, 'pretrainProgress');
   } else if (desc.type === 'ingestWorkflow') {
     out.ingest = await tryQuery<IngestProgress>(handle, 'ingestProgress');
   } else if (desc.type === 'prepareWorkflow') {
@@ -54,6 +71,7 @@ export function describeSnapshot(s: Snapshot & { status: string }): string {
   if (s.prepare) {
     parts.push(`preprocess ${s.prepare.shardsDone}/${s.prepare.shards} shards, ${s.prepare.images} images, ${s.prepare.quarantined} quarantined`);
   }
+  if (s.pretrain) parts.push(`pretrain ${pretrainDetail(s.pretrain)}`);
   return parts.join(' | ');
 }
 
@@ -69,6 +87,7 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
     : undefined;
   const ingestBar = bars?.create(1, 0, { stage: 'ingest    ', detail: 'planning…' });
   const prepareBar = bars?.create(1, 0, { stage: 'preprocess', detail: 'waiting' });
+  const pretrainBar = bars?.create(1, 0, { stage: 'pretrain  ', detail: 'waiting' });
   const stageBar = bars?.create(4, 0, { stage: 'pipeline  ', detail: '' });
   const prepareDetail = (p: PrepareProgress) => `shards | ${p.images} images, ${p.quarantined} quarantined, ${p.cachedShards} cached`;
   let lastLine = '';
@@ -95,6 +114,10 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
             prepareBar?.setTotal(Math.max(1, s.prepare.shards));
             prepareBar?.update(s.prepare.shardsDone, { detail: prepareDetail(s.prepare) });
           }
+          if (s.pretrain) {
+            pretrainBar?.setTotal(Math.max(1, s.pretrain.totalSteps));
+            pretrainBar?.update(s.pretrain.step, { detail: `steps | ${pretrainDetail(s.pretrain)}` });
+          }
           if (s.pipeline) {
             const done = Object.values(s.pipeline.stages).filter((x) => x.status === 'done').length;
             stageBar?.update(done, { detail: `stage: ${s.pipeline.stage}` });
@@ -120,6 +143,10 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
     if (final?.prepare && prepareBar) {
       prepareBar.setTotal(Math.max(1, final.prepare.shards));
       prepareBar.update(final.prepare.shards, { detail: prepareDetail(final.prepare) });
+    }
+    if (final?.pretrain && pretrainBar) {
+      pretrainBar.setTotal(Math.max(1, final.pretrain.totalSteps));
+      pretrainBar.update(final.pretrain.step, { detail: `steps | ${pretrainDetail(final.pretrain)}` });
     }
     if (final?.pipeline && stageBar) {
       stageBar.update(Object.values(final.pipeline.stages).filter((x) => x.status === 'done').length, { detail: `stage: ${final.pipeline.stage}` });

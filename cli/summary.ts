@@ -2,6 +2,7 @@
 import type { IngestResult } from '../contracts/ingest';
 import type { PipelineResult } from '../contracts/pipeline';
 import type { PrepareResult } from '../contracts/prepare';
+import type { PretrainResult } from '../contracts/pretrain';
 
 export function formatIngest(r: IngestResult): string {
   const lines = [
@@ -26,6 +27,14 @@ export function formatPrepare(r: PrepareResult): string {
   ].join('\n');
 }
 
+export function formatPretrain(r: PretrainResult): string {
+  return [
+    `pretrain ${r.runName}: ${r.steps} steps over ${r.epochs} epoch(s) on ${r.backend}, ${r.computeSeconds.toFixed(1)}s of compute`,
+    `  final loss  ${r.finalLoss.toFixed(4)}`,
+    `  checkpoint  ${r.checkpoint.key}`,
+  ].join('\n');
+}
+
 export function formatPipeline(r: PipelineResult): string {
   const stages = Object.entries(r.stages)
     .map(([name, s]) => {
@@ -33,7 +42,7 @@ export function formatPipeline(r: PipelineResult): string {
       return `  ${name.padEnd(11)} ${s.status}${secs}`;
     })
     .join('\n');
-  return `pipeline ${r.runName}\n${stages}\n${formatIngest(r.ingest)}\n${formatPrepare(r.prepare)}`;
+  return `pipeline ${r.runName}\n${stages}\n${formatIngest(r.ingest)}\n${formatPrepare(r.prepare)}\n${formatPretrain(r.pretrain)}`;
 }
 
 export function workflowUiUrl(uiUrl: string, namespace: string, workflowId: string): string {

@@ -142,6 +142,7 @@ export const TrainSchema = z
     checkpointEverySteps: z.number().int().min(1).default(100),
     keepCheckpoints: z.number().int().min(1).default(3),
     segmentSteps: z.number().int().min(1).default(1000).describe('steps per training activity before it returns'),
+    heartbeatTimeoutSeconds: z.number().int().min(5).max(3600).default(120).describe('how fast a dead training worker is detected'),
   })
   .prefault({});
 

@@ -2,6 +2,7 @@
 import type { SeerConfig } from '../config/schema';
 import type { IngestResult } from './ingest';
 import type { PrepareResult } from './prepare';
+import type { PretrainResult } from './pretrain';
 
 export type StageName = 'ingest' | 'preprocess' | 'pretrain' | 'evaluate';
 export const STAGES: StageName[] = ['ingest', 'preprocess', 'pretrain', 'evaluate'];
@@ -31,6 +32,7 @@ export interface PipelineResult {
   runName: string;
   ingest: IngestResult;
   prepare: PrepareResult;
+  pretrain: PretrainResult;
   stages: Record<StageName, StageProgress>;
 }
 

@@ -4,6 +4,7 @@
  * activities can commit a checkpoint.
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities';
 import { TASK_QUEUES, type TaskQueueName } from '../contracts/task-queues';
 import { createS3Client } from '../infra/s3';
@@ -21,7 +22,9 @@ export interface WorkerSetOptions {
 
 let runtimeInstalled = false;
 
-export async function createWorkers(opts: WorkerSetOptions): Promise<{ workers: Worker[]; connection: NativeConnection }> {
+export async function createWorkers(
+  opts: WorkerSetOptions
+): Promise<{ workers: Worker[]; connection: NativeConnection; clientConnection: Connection }> {
   const settings = opts.settings ?? loadServiceSettings();
   if (!runtimeInstalled) {
     runtimeInstalled = true;
@@ -34,7 +37,9 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<{ workers: 
   }
   const connection = await NativeConnection.connect({ address: settings.temporal.address });
   const s3 = createS3Client(settings.s3);
-  const activities = createActivities({ s3 });
+  const clientConnection = await Connection.connect({ address: settings.temporal.address });
+  const client = new Client({ connection: clientConnection, namespace: settings.temporal.namespace });
+  const activities = createActivities({ s3, client });
   const grace = `${opts.shutdownGraceSeconds ?? 30}s` as const;
   const workers: Worker[] = [];
   for (const queue of opts.queues) {
@@ -53,18 +58,21 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<{ workers: 
       opts.log?.(`queue ${queue}: no activities registered yet, not polling`);
       continue;
     }
-    workers.push(await Worker.create({ ...base, activities: acts, maxConcurrentActivityTaskExecutions: queue === 'io' ? 16 : 2 }));
+    // One training segment per GPU worker; a few decode activities per CPU worker; many I/O activities.
+    const slots = queue === 'io' ? 16 : queue === 'cpu' ? 2 : 1;
+    workers.push(await Worker.create({ ...base, activities: acts, maxConcurrentActivityTaskExecutions: slots }));
   }
-  return { workers, connection };
+  return { workers, connection, clientConnection };
 }
 
 /** Runs until a shutdown signal; resolves after every worker drained. */
 export async function runWorkers(opts: WorkerSetOptions): Promise<void> {
-  const { workers, connection } = await createWorkers(opts);
+  const { workers, connection, clientConnection } = await createWorkers(opts);
   opts.log?.(`workers polling: ${workers.map((w) => w.options.taskQueue).join(', ')}`);
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {
     await connection.close();
+    await clientConnection.close();
   }
 }

@@ -1,4 +1,5 @@
 /** Every workflow type the orchestrator worker registers. Workflow type names are durable: never rename. */
 export { ingestWorkflow, ingestPartitionWorkflow, ingestProgressQuery } from './ingest';
 export { prepareWorkflow, prepareProgressQuery } from './prepare';
+export { pretrainWorkflow, pretrainProgressQuery, pauseSignal, resumeSignal, checkpointCommittedSignal } from './pretrain';
 export { seerPipelineWorkflow, pipelineProgressQuery } from './pipeline';

@@ -8,6 +8,8 @@ import { STAGES, workflowIds, type PipelineInput, type PipelineProgress, type Pi
 import { SEER_RUN, SEER_STAGE } from '../contracts/search-attributes';
 import { ingestWorkflow } from './ingest';
 import { prepareWorkflow } from './prepare';
+import { pretrainWorkflow } from './pretrain';
+import type { PretrainResult } from '../contracts/pretrain';
 import type { PrepareResult } from '../contracts/prepare';
 
 export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');
@@ -67,9 +69,28 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
       ],
     })
   );
-  // Pretraining and evaluation are added by their own issues; until then they are reported as not built.
-  for (const s of ['pretrain', 'evaluate'] as const) progress.stages[s].status = 'not-built';
+  const pretrain: PretrainResult = await stage('pretrain', () =>
+    executeChild(pretrainWorkflow, {
+      workflowId: workflowIds.stage(runName, 'pretrain'),
+      args: [
+        {
+          job: {
+            runName,
+            bucket: cfg.ingest.bucket,
+            datasetKey: prepare.datasetKey,
+            seed: cfg.run.seed,
+            regnet: cfg.model.regnet,
+            swav: cfg.swav,
+            optim: cfg.optim,
+            train: cfg.train,
+          },
+        },
+      ],
+    })
+  );
+  // Evaluation is added by its own issue; until then it is reported as not built.
+  progress.stages.evaluate.status = 'not-built';
   progress.stage = 'done';
   upsertSearchAttributes([{ key: SEER_STAGE, value: 'done' }]);
-  return { runName, ingest, prepare, stages: progress.stages };
+  return { runName, ingest, prepare, pretrain, stages: progress.stages };
 }

@@ -73,7 +73,7 @@ export async function readTree(s3: S3Client, bucket: string, prefix: string): Pr
 
 /** Runs in-process workers for the given queues while `fn` runs. */
 export async function withWorkers<T>(stack: Stack, queues: TaskQueueName[], fn: () => Promise<T>): Promise<T> {
-  const { workers, connection } = await createWorkers({ queues, settings: stack.settings, shutdownGraceSeconds: 5 });
+  const { workers, connection, clientConnection } = await createWorkers({ queues, settings: stack.settings, shutdownGraceSeconds: 5 });
   const runs = workers.map((w: Worker) => w.run());
   try {
     return await fn();
@@ -81,6 +81,7 @@ export async function withWorkers<T>(stack: Stack, queues: TaskQueueName[], fn: 
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     await Promise.allSettled(runs);
     await connection.close();
+    await clientConnection.close();
   }
 }
 

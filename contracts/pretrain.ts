@@ -1,0 +1,97 @@
+/** The pretraining stage's durable interface. Safe to import from workflows. */
+import type { OptimConfig, RegNetConfig, SwavConfig, TrainConfig } from '../config/schema';
+
+export interface DataCursor {
+  epoch: number;
+  position: number;
+}
+
+/** What the workflow keeps about the newest committed checkpoint (small: a pointer, never weights). */
+export interface CheckpointPointer {
+  key: string;
+  step: number;
+  cursor: DataCursor;
+  sha256: string;
+  bytes: number;
+  loss: number;
+  backend: string;
+}
+
+export interface PretrainJob {
+  runName: string;
+  bucket: string;
+  datasetKey: string;
+  seed: number;
+  regnet: RegNetConfig;
+  swav: SwavConfig;
+  optim: OptimConfig;
+  train: TrainConfig;
+  /** Run until this many steps in total (a segment stops earlier at `train.segmentSteps`). */
+  targetSteps: number;
+  /** Newest checkpoint the workflow knows of; the activity may find a newer one in S3 (its own heartbeat). */
+  resumeFrom?: CheckpointPointer;
+  /** Optional checkpoint of another run to start from (warm start); ignored once this run has its own. */
+  warmStartFrom?: string;
+}
+
+export interface SegmentResult {
+  pointer: CheckpointPointer;
+  steps: number;
+  stepsThisSegment: number;
+  done: boolean;
+  loss: number;
+  lr: number;
+  imagesPerSec: number;
+  /** Wall seconds spent computing (data + steps + checkpoints) in this segment. */
+  computeSeconds: number;
+  skippedSamples: number;
+  backend: string;
+  backendWarning?: string;
+}
+
+export interface PretrainInput {
+  job: Omit<PretrainJob, 'targetSteps' | 'resumeFrom'>;
+  /** Carried across continue-as-new. */
+  resume?: { pointer?: CheckpointPointer; segments: number; computeSeconds: number; history: { step: number; loss: number; lr: number }[] };
+}
+
+export interface PretrainProgress {
+  runName: string;
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  epochs: number;
+  loss?: number;
+  lr?: number;
+  imagesPerSec?: number;
+  etaSeconds?: number;
+  backend?: string;
+  paused: boolean;
+  checkpointKey?: string;
+  segments: number;
+}
+
+export interface PretrainResult {
+  runName: string;
+  checkpoint: CheckpointPointer;
+  steps: number;
+  epochs: number;
+  finalLoss: number;
+  backend: string;
+  computeSeconds: number;
+  /** loss/lr at each segment end, for the report */
+  history: { step: number; loss: number; lr: number }[];
+}
+
+export const pretrainKeys = {
+  root: (runName: string) => `runs/${runName}/pretrain/`,
+  latest: (runName: string) => `runs/${runName}/pretrain/checkpoints/latest.json`,
+  checkpoint: (runName: string, step: number, attempt: number) =>
+    `runs/${runName}/pretrain/checkpoints/step-${String(step).padStart(8, '0')}-a${attempt}.state`,
+  cursorLog: (runName: string, step: number) => `runs/${runName}/pretrain/cursor-log/step-${String(step).padStart(8, '0')}.json`,
+};
+
+/** Steps per epoch with drop_last, as SwAV's DataLoader. */
+export function stepsPerEpoch(images: number, batchSize: number): number {
+  return Math.floor(images / batchSize);
+}

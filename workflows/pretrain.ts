@@ -1,0 +1,132 @@
+/**
+ * SwAV pretraining as a sequence of training segments on the GPU queue. The workflow holds only the newest
+ * checkpoint pointer; every segment (a retry or a fresh activity) resumes from the newest committed checkpoint.
+ * Pause takes effect at once by stopping the running segment, which checkpoints first; cancellation does the same
+ * and then ends the run. Continue-as-new keeps history bounded on long runs.
+ */
+import {
+  ActivityCancellationType,
+  allHandlersFinished,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { PretrainActivities } from '../activities/pretrain/activities';
+import { ErrorType } from '../contracts/errors';
+import type { CheckpointPointer, PretrainInput, PretrainProgress, PretrainResult, SegmentResult } from '../contracts/pretrain';
+import { SEER_EPOCH } from '../contracts/search-attributes';
+import { TASK_QUEUES } from '../contracts/task-queues';
+
+export const pretrainProgressQuery = defineQuery<PretrainProgress>('pretrainProgress');
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+export const checkpointCommittedSignal = defineSignal<[CheckpointPointer]>('checkpointCommitted');
+
+/** Non-retryable causes, listed where the retry policy is. */
+const PRETRAIN_NON_RETRYABLE = [ErrorType.InvalidConfig, ErrorType.DatasetMissing, ErrorType.NonFiniteLoss, ErrorType.IncompatibleCheckpoint];
+
+const io = proxyActivities<PretrainActivities>({ taskQueue: TASK_QUEUES.io, startToCloseTimeout: '5m', retry: { maximumAttempts: 5, nonRetryableErrorTypes: PRETRAIN_NON_RETRYABLE } });
+
+function gpuActivities(heartbeatTimeoutSeconds: number) {
+  return proxyActivities<PretrainActivities>({
+    taskQueue: TASK_QUEUES.gpu,
+    startToCloseTimeout: '24h',
+    heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, // the trainer checkpoints first
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: PRETRAIN_NON_RETRYABLE },
+  });
+}
+
+/** Segments per workflow run before continuing as new (each segment adds about 6 history events, plus signals). */
+const SEGMENTS_PER_RUN = 200;
+
+export async function pretrainWorkflow(input: PretrainInput): Promise<PretrainResult> {
+  const job = input.job;
+  const gpu = gpuActivities(job.train.heartbeatTimeoutSeconds);
+  const { stepsPerEpoch } = await io.describeDataset({ bucket: job.bucket, datasetKey: job.datasetKey, batchSize: job.train.batchSize });
+  const totalSteps = stepsPerEpoch * job.train.epochs;
+  let pointer: CheckpointPointer | undefined = input.resume?.pointer;
+  let segments = input.resume?.segments ?? 0;
+  const history = input.resume?.history ?? [];
+  let paused = false;
+  let last: SegmentResult | undefined;
+  let computeSeconds = input.resume?.computeSeconds ?? 0;
+  let running: CancellationScope | undefined;
+  const startedAt = Date.now();
+  const startStep = pointer?.step ?? 0;
+
+  setHandler(pauseSignal, () => {
+    paused = true;
+    running?.cancel();
+  });
+  setHandler(resumeSignal, () => {
+    paused = false;
+  });
+  setHandler(checkpointCommittedSignal, (p) => {
+    if (!pointer || p.step > pointer.step) pointer = p;
+  });
+  setHandler(pretrainProgressQuery, () => {
+    const step = pointer?.step ?? 0;
+    const elapsed = (Date.now() - startedAt) / 1000;
+    const rate = step > startStep && elapsed > 0 ? (step - startStep) / elapsed : undefined;
+    return {
+      runName: job.runName,
+      step,
+      totalSteps,
+      epoch: pointer?.cursor.epoch ?? 0,
+      epochs: job.train.epochs,
+      ...(pointer ? { loss: pointer.loss, checkpointKey: pointer.key, backend: pointer.backend } : {}),
+      ...(last ? { lr: last.lr, imagesPerSec: last.imagesPerSec } : {}),
+      ...(rate ? { etaSeconds: (totalSteps - step) / rate } : {}),
+      paused,
+      segments,
+    };
+  });
+
+  let segmentsThisRun = 0;
+  while ((pointer?.step ?? 0) < totalSteps) {
+    await condition(() => !paused);
+    if (segmentsThisRun >= SEGMENTS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof pretrainWorkflow>({ job, resume: { ...(pointer ? { pointer } : {}), segments, computeSeconds, history } });
+    }
+    const target = Math.min(totalSteps, (pointer?.step ?? 0) + job.train.segmentSteps);
+    try {
+      const segment = await CancellationScope.cancellable(async () => {
+        running = CancellationScope.current();
+        return gpu.trainSegment({ ...job, targetSteps: target, ...(pointer ? { resumeFrom: pointer } : {}) });
+      });
+      last = segment;
+      if (!pointer || segment.pointer.step >= pointer.step) pointer = segment.pointer;
+      computeSeconds += segment.computeSeconds;
+      history.push({ step: segment.steps, loss: segment.loss, lr: segment.lr });
+      segments++;
+      segmentsThisRun++;
+      upsertSearchAttributes([{ key: SEER_EPOCH, value: pointer.cursor.epoch }]);
+    } catch (err) {
+      // A pause cancels only the segment scope; the trainer has checkpointed. Anything else propagates.
+      if (isCancellation(err) && paused && !CancellationScope.current().consideredCancelled) continue;
+      throw err;
+    } finally {
+      running = undefined;
+    }
+  }
+  if (!pointer) throw new Error('pretraining ended without a checkpoint');
+  return {
+    runName: job.runName,
+    checkpoint: pointer,
+    steps: pointer.step,
+    epochs: job.train.epochs,
+    finalLoss: pointer.loss,
+    backend: pointer.backend,
+    computeSeconds,
+    history,
+  };
+}
