@@ -190,7 +190,7 @@ interface AxisWeights {
 function axisWeights(inSize: number, outSize: number, gain: number): AxisWeights {
   const scale = inSize / outSize;
   const support = Math.max(scale, 1);
-  const maxTaps = Math.ceil(support) * 2 + 2;
+  const maxTaps = maxTapsFor(inSize, outSize);
   const first = new Int32Array(outSize);
   const count = new Int32Array(outSize);
   const taps = new Float64Array(outSize * maxTaps);
@@ -712,8 +712,6 @@ const vor = vbin(80);
 const vandnot = vbin(79);
 const vfloor = (a: Code): Code => [...a, ...simd(104)];
 const bitselect = (ifSet: Code, ifClear: Code, mask: Code): Code => [...ifSet, ...ifClear, ...mask, ...simd(82)];
-/** 4 bytes at addr -> f32x4 (load32_zero, u8 -> u16 -> u32 -> f32) */
-const u8x4ToF32 = (addr: Code): Code => [...addr, ...simd(92, 0, 0), ...simd(137), ...simd(169), ...simd(251)];
 const shuffle = (a: Code, b: Code, lanes: number[]): Code => [
   ...a,
   ...b,
@@ -837,14 +835,19 @@ function buildKernelModule(): Uint8Array {
   const fns: FnBuilder[] = [];
 
   {
+    // vresize(src, srcStride, nElem, dst, dstStride, nRows, first, count, taps, maxT): vertical resample of the
+    // uint8 crop (interleaved rows, nElem a multiple of 8) into X-C-Y, 4 output rows x 8 values at a time
     const f = new FnBuilder('vresize', new Array<number>(10).fill(I32));
     const [src, srcStride, nElem, dst, dstStride, nRows, first, count, taps, maxT] = f.args() as number[];
     const [yb, i, k, p, tp, n, y] = f.locals(I32, 7) as number[];
-    const a = f.locals(V128, 4);
-    const { prep, cols } = transpose4(a, f.locals(V128, 4));
+    const lo = f.locals(V128, 4);
+    const hi = f.locals(V128, 4);
+    const [v, w] = f.locals(V128, 2) as number[];
+    const t = f.locals(V128, 4);
     const row = (r: number): Code =>
       cat(
-        set(a[r]!, vzero),
+        set(lo[r]!, vzero),
+        set(hi[r]!, vzero),
         set(y!, iadd(get(yb!), ic(r))),
         set(n!, i32load(iadd(get(count!), ishl(get(y!), ic(2))))),
         set(p!, iadd(iadd(get(src!), imul(i32load(iadd(get(first!), ishl(get(y!), ic(2)))), get(srcStride!))), get(i!))),
@@ -854,11 +857,18 @@ function buildKernelModule(): Uint8Array {
           ic(0),
           get(n!),
           1,
-          set(a[r]!, vadd(get(a[r]!), vmul(splat(fload(get(tp!))), u8x4ToF32(get(p!))))),
+          set(v!, [...get(p!), ...simd(2, 0, 0)]), // v128.load8x8_u
+          set(w!, splat(fload(get(tp!)))),
+          set(lo[r]!, vadd(get(lo[r]!), vmul(get(w!), [...get(v!), ...simd(169), ...simd(251)]))),
+          set(hi[r]!, vadd(get(hi[r]!), vmul(get(w!), [...get(v!), ...simd(170), ...simd(251)]))),
           set(p!, iadd(get(p!), get(srcStride!))),
           set(tp!, iadd(get(tp!), ic(4))),
         ),
       );
+    const half = (a: number[]): Code => {
+      const { prep, cols } = transpose4(a, t);
+      return cat(prep, ...cols.map((c) => cat(vstore(get(p!), c), set(p!, iadd(get(p!), get(dstStride!))))));
+    };
     f.body = forLoop(
       yb!,
       ic(0),
@@ -868,24 +878,42 @@ function buildKernelModule(): Uint8Array {
         i!,
         ic(0),
         get(nElem!),
-        4,
+        8,
         row(0),
         row(1),
         row(2),
         row(3),
-        prep,
         set(p!, iadd(iadd(get(dst!), imul(get(i!), get(dstStride!))), ishl(get(yb!), ic(2)))),
-        ...cols.map((c, q) => cat(q > 0 ? set(p!, iadd(get(p!), get(dstStride!))) : [], vstore(get(p!), c))),
+        half(lo),
+        half(hi),
       ),
     );
     fns.push(f);
   }
 
+  /** dst[j] = w * a[j] for j < nBytes (byte offsets, 16 at a time) */
+  const scaleInto = (j: number, nBytes: Code, d: Code, a: Code, w: Code): Code =>
+    forLoop(j, ic(0), nBytes, 16, vstore(iadd(d, get(j)), vmul(w, vload(iadd(a, get(j))))));
+  /** dst[j] += w * (a[j] (+ b[j])) */
+  const accumulate = (j: number, nBytes: Code, d: Code, w: Code, a: Code, b?: Code): Code =>
+    forLoop(
+      j,
+      ic(0),
+      nBytes,
+      16,
+      vstore(
+        iadd(d, get(j)),
+        vadd(vload(iadd(d, get(j))), vmul(w, b ? vadd(vload(iadd(a, get(j))), vload(iadd(b, get(j)))) : vload(iadd(a, get(j))))),
+      ),
+    );
+
   {
+    // hpass(src, blockBytes, dst, nOut, first, count, taps, maxT): resample along x = weighted sums of whole
+    // X-C-Y column blocks (3 channel rows each), one tap at a time
     const f = new FnBuilder('hpass', new Array<number>(8).fill(I32));
     const [src, blockBytes, dst, nOut, first, count, taps, maxT] = f.args() as number[];
-    const [x, j, k, n, sp, tp, d, q] = f.locals(I32, 8) as number[];
-    const [acc] = f.locals(V128, 1) as number[];
+    const [x, j, k, n, sp, tp, d] = f.locals(I32, 7) as number[];
+    const [w] = f.locals(V128, 1) as number[];
     f.body = forLoop(
       x!,
       ic(0),
@@ -895,22 +923,16 @@ function buildKernelModule(): Uint8Array {
       set(sp!, iadd(get(src!), imul(i32load(iadd(get(first!), ishl(get(x!), ic(2)))), get(blockBytes!)))),
       set(tp!, iadd(get(taps!), ishl(imul(get(x!), get(maxT!)), ic(2)))),
       set(d!, iadd(get(dst!), imul(get(x!), get(blockBytes!)))),
+      set(w!, splat(fload(get(tp!)))),
+      scaleInto(j!, get(blockBytes!), get(d!), get(sp!), get(w!)),
       forLoop(
-        j!,
-        ic(0),
-        get(blockBytes!),
-        16,
-        set(acc!, vzero),
-        set(q!, iadd(get(sp!), get(j!))),
-        forLoop(
-          k!,
-          ic(0),
-          get(n!),
-          1,
-          set(acc!, vadd(get(acc!), vmul(splat(fload(iadd(get(tp!), ishl(get(k!), ic(2))))), vload(get(q!))))),
-          set(q!, iadd(get(q!), get(blockBytes!))),
-        ),
-        vstore(iadd(get(d!), get(j!)), get(acc!)),
+        k!,
+        ic(1),
+        get(n!),
+        1,
+        set(sp!, iadd(get(sp!), get(blockBytes!))),
+        set(w!, splat(fload(iadd(get(tp!), ishl(get(k!), ic(2)))))),
+        accumulate(j!, get(blockBytes!), get(d!), get(w!), get(sp!)),
       ),
     );
     fns.push(f);
@@ -966,12 +988,21 @@ function buildKernelModule(): Uint8Array {
   }
 
   {
-    // torchvision's HSV hue rotation; p = min, q = max - chroma*f, t = min + chroma*f, sector clamped to 5
-    // (sector 6 would wrap to 0 with f = 0, which gives the same colour)
+    // torchvision's HSV hue rotation. HSV -> RGB is written per channel (n = 5, 3, 1 for r, g, b):
+    // out = max - chroma * clamp(min(k, 4 - k), 0, 1) with k = (n + 6 h) mod 6, which equals the six-sector
+    // table of _hsv2rgb (p = min, q = max - chroma f, t = min + chroma f) without per-sector selects.
     const f = new FnBuilder('hue', [I32, I32, I32, F32]);
     const [ptr, S, rowBytes, shift] = f.args() as number[];
-    const [mx, mn, cr, isR, isG, h, sec, fr, up, down, s0, s1, s2, s3, s4, s5, bias] = f.locals(V128, 17) as number[];
+    const [mx, mn, cr, isR, isG, h, bias, kk] = f.locals(V128, 8) as number[];
     const sv = (v: number): Code => splat(fc(v));
+    const vge = vbin(70);
+    const vand = vbin(78);
+    const channel = (n: number): Code =>
+      cat(
+        set(kk!, vadd(get(h!), sv(n))),
+        set(kk!, vsub(get(kk!), vand(vge(get(kk!), sv(6)), sv(6)))),
+        vsub(get(mx!), vmul(get(cr!), clamp01V(vpmin(get(kk!), vsub(sv(4), get(kk!)))))),
+      );
     f.body = cat(
       set(bias!, vadd(splat(fc(1)), splat(get(shift!)))),
       perPixel(f, ptr!, S!, rowBytes!, (r, g, b, store) =>
@@ -998,16 +1029,7 @@ function buildKernelModule(): Uint8Array {
           ),
           set(h!, vadd(vmul(get(h!), sv(1 / 6)), get(bias!))),
           set(h!, vmul(vsub(get(h!), vfloor(get(h!))), sv(6))),
-          set(sec!, vpmin(vfloor(get(h!)), sv(5))),
-          set(fr!, vmul(get(cr!), vsub(get(h!), get(sec!)))),
-          set(up!, vadd(get(mn!), get(fr!))),
-          set(down!, vsub(get(mx!), get(fr!))),
-          ...[s0, s1, s2, s3, s4, s5].map((s, i) => set(s!, veq(get(sec!), sv(i)))),
-          store(
-            bitselect(get(down!), bitselect(get(mn!), bitselect(get(up!), get(mx!), get(s4!)), vor(get(s2!), get(s3!))), get(s1!)),
-            bitselect(get(up!), bitselect(get(mx!), bitselect(get(down!), get(mn!), get(s3!)), vor(get(s1!), get(s2!))), get(s0!)),
-            bitselect(get(mn!), bitselect(get(up!), bitselect(get(mx!), get(down!), vor(get(s3!), get(s4!))), get(s2!)), vor(get(s0!), get(s1!))),
-          ),
+          store(channel(5), channel(3), channel(1)),
         ),
       ),
     );
@@ -1049,9 +1071,9 @@ function buildKernelModule(): Uint8Array {
     // blurY(src, dst, nRows, rowBytes, S, taps, R, pad): along y inside each X-C-Y row, edges replicated
     const f = new FnBuilder('blurY', new Array<number>(8).fill(I32));
     const [src, dst, nRows, rowBytes, S, taps, R, pad] = f.args() as number[];
-    const [row, s, d, q, j, c, mid] = f.locals(I32, 7) as number[];
+    const [row, s, d, q, j, mid] = f.locals(I32, 6) as number[];
     const [e0, e1] = f.locals(F32, 2) as number[];
-    const [acc] = f.locals(V128, 1) as number[];
+    const [w] = f.locals(V128, 1) as number[];
     f.body = cat(
       set(mid!, iadd(get(pad!), ishl(get(R!), ic(2)))),
       forLoop(
@@ -1072,30 +1094,21 @@ function buildKernelModule(): Uint8Array {
           fstore(iadd(iadd(get(mid!), get(rowBytes!)), ishl(get(q!), ic(2))), get(e1!)),
         ),
         forLoop(j!, ic(0), get(rowBytes!), 16, vstore(iadd(get(mid!), get(j!)), vload(iadd(get(s!), get(j!))))),
+        scaleInto(j!, get(rowBytes!), get(d!), get(mid!), splat(fload(get(taps!)))),
         forLoop(
-          j!,
-          ic(0),
-          get(rowBytes!),
-          16,
-          set(c!, iadd(get(mid!), get(j!))),
-          set(acc!, vmul(splat(fload(get(taps!))), vload(get(c!)))),
-          forLoop(
-            q!,
-            ic(1),
-            iadd(get(R!), ic(1)),
-            1,
-            set(
-              acc!,
-              vadd(
-                get(acc!),
-                vmul(
-                  splat(fload(iadd(get(taps!), ishl(get(q!), ic(2))))),
-                  vadd(vload(isub(get(c!), ishl(get(q!), ic(2)))), vload(iadd(get(c!), ishl(get(q!), ic(2))))),
-                ),
-              ),
-            ),
+          q!,
+          ic(1),
+          iadd(get(R!), ic(1)),
+          1,
+          set(w!, splat(fload(iadd(get(taps!), ishl(get(q!), ic(2)))))),
+          accumulate(
+            j!,
+            get(rowBytes!),
+            get(d!),
+            get(w!),
+            isub(get(mid!), ishl(get(q!), ic(2))),
+            iadd(get(mid!), ishl(get(q!), ic(2))),
           ),
-          vstore(iadd(get(d!), get(j!)), get(acc!)),
         ),
       ),
     );
@@ -1103,43 +1116,38 @@ function buildKernelModule(): Uint8Array {
   }
 
   {
-    // blurX(src, dst, S, rowBytes, taps, R, m0, m1, m2, a0, a1, a2): along x across X-C-Y blocks (edges
-    // replicated), then normalise channel c as v * m_c + a_c
-    const f = new FnBuilder('blurX', [I32, I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32]);
-    const [src, dst, S, rowBytes, taps, R, m0, m1, m2, a0, a1, a2] = f.args() as number[];
-    const [x, j, q, xa, xb, bb, off] = f.locals(I32, 7) as number[];
-    const [acc] = f.locals(V128, 1) as number[];
-    const at = (col: Code): Code => vload(iadd(iadd(imul(col, get(bb!)), get(src!)), iadd(get(off!), get(j!))));
-    const channel = (c: number, m: number, a: number): Code =>
-      cat(
-        set(off!, imul(get(rowBytes!), ic(c))),
-        forLoop(
-          j!,
-          ic(0),
-          get(rowBytes!),
-          16,
-          set(acc!, vmul(splat(fload(get(taps!))), at(get(x!)))),
-          forLoop(
-            q!,
-            ic(1),
-            iadd(get(R!), ic(1)),
-            1,
-            set(xa!, select(isub(get(x!), get(q!)), ic(0), igt(isub(get(x!), get(q!)), ic(0)))),
-            set(xb!, select(iadd(get(x!), get(q!)), isub(get(S!), ic(1)), ilt(iadd(get(x!), get(q!)), get(S!)))),
-            set(
-              acc!,
-              vadd(get(acc!), vmul(splat(fload(iadd(get(taps!), ishl(get(q!), ic(2))))), vadd(at(get(xa!)), at(get(xb!))))),
-            ),
-          ),
-          vstore(
-            iadd(iadd(imul(get(x!), get(bb!)), get(dst!)), iadd(get(off!), get(j!))),
-            vadd(vmul(get(acc!), splat(get(m))), splat(get(a))),
-          ),
-        ),
-      );
+    // blurX(src, dst, S, rowBytes, taps, R): along x across X-C-Y column blocks, edges replicated
+    const f = new FnBuilder('blurX', new Array<number>(6).fill(I32));
+    const [src, dst, S, rowBytes, taps, R] = f.args() as number[];
+    const [x, j, q, xa, xb, bb, d] = f.locals(I32, 7) as number[];
+    const [w] = f.locals(V128, 1) as number[];
     f.body = cat(
       set(bb!, imul(get(rowBytes!), ic(3))),
-      forLoop(x!, ic(0), get(S!), 1, channel(0, m0!, a0!), channel(1, m1!, a1!), channel(2, m2!, a2!)),
+      forLoop(
+        x!,
+        ic(0),
+        get(S!),
+        1,
+        set(d!, iadd(get(dst!), imul(get(x!), get(bb!)))),
+        scaleInto(j!, get(bb!), get(d!), iadd(get(src!), imul(get(x!), get(bb!))), splat(fload(get(taps!)))),
+        forLoop(
+          q!,
+          ic(1),
+          iadd(get(R!), ic(1)),
+          1,
+          set(xa!, select(isub(get(x!), get(q!)), ic(0), igt(isub(get(x!), get(q!)), ic(0)))),
+          set(xb!, select(iadd(get(x!), get(q!)), isub(get(S!), ic(1)), ilt(iadd(get(x!), get(q!)), get(S!)))),
+          set(w!, splat(fload(iadd(get(taps!), ishl(get(q!), ic(2)))))),
+          accumulate(
+            j!,
+            get(bb!),
+            get(d!),
+            get(w!),
+            iadd(get(src!), imul(get(xa!), get(bb!))),
+            iadd(get(src!), imul(get(xb!), get(bb!))),
+          ),
+        ),
+      ),
     );
     fns.push(f);
   }
@@ -1202,7 +1210,7 @@ interface WasmKernels {
   hue(ptr: number, S: number, rowBytes: number, shift: number): void;
   lumaSum(ptr: number, S: number, rowBytes: number): number;
   blurY(src: number, dst: number, nRows: number, rowBytes: number, S: number, taps: number, R: number, pad: number): void;
-  blurX(src: number, dst: number, S: number, rowBytes: number, taps: number, R: number, m0: number, m1: number, m2: number, a0: number, a1: number, a2: number): void;
+  blurX(src: number, dst: number, S: number, rowBytes: number, taps: number, R: number): void;
   normalize(ptr: number, S: number, rowBytes: number, m0: number, m1: number, m2: number, a0: number, a1: number, a2: number): void;
   transposeOut(src: number, dst: number, S: number, rowBytes: number): void;
 }
@@ -1267,19 +1275,49 @@ function wasm(): WasmState | null {
 }
 
 /** Write one axis's weights (see {@link axisWeights}) as int32 first/count and float32 taps at `at`. */
-function putWeights(st: WasmState, w: AxisWeights, n: number, flip: boolean, at: number): { first: number; count: number; taps: number; end: number } {
+/** Tap slots per output pixel that {@link axisWeights} and {@link putAxisWeights} reserve. */
+function maxTapsFor(inSize: number, outSize: number): number {
+  return Math.ceil(Math.max(inSize / outSize, 1)) * 2 + 2;
+}
+
+/**
+ * {@link axisWeights} written straight into the kernel memory at `at`: int32 first/count, float32 taps (stride
+ * maxTaps); with `flip`, output o gets the weights of output n - 1 - o.
+ */
+function putAxisWeights(
+  st: WasmState,
+  inSize: number,
+  n: number,
+  gain: number,
+  flip: boolean,
+  at: number,
+): { first: number; count: number; taps: number; maxTaps: number; end: number } {
+  const maxTaps = maxTapsFor(inSize, n);
   const first = at;
   const count = first + n * 4;
   const taps = count + n * 4;
-  for (let o = 0; o < n; o++) {
-    const x = flip ? n - 1 - o : o;
-    st.i32[(first >> 2) + o] = w.first[x] as number;
-    st.i32[(count >> 2) + o] = w.count[x] as number;
-    const src = x * w.maxTaps;
-    const dst = (taps >> 2) + o * w.maxTaps;
-    for (let k = 0; k < w.maxTaps; k++) st.f32[dst + k] = w.taps[src + k] as number;
+  const scale = inSize / n;
+  const support = Math.max(scale, 1);
+  const { i32, f32 } = st;
+  for (let x = 0; x < n; x++) {
+    const o = flip ? n - 1 - x : x;
+    const centre = (x + 0.5) * scale;
+    const lo = Math.max(0, Math.floor(centre - support + 0.5));
+    const hi = Math.min(inSize, Math.floor(centre + support + 0.5));
+    let sum = 0;
+    for (let i = lo; i < hi; i++) {
+      const t = Math.abs((i + 0.5 - centre) / support);
+      sum += t < 1 ? 1 - t : 0;
+    }
+    const base = (taps >> 2) + o * maxTaps;
+    for (let i = lo; i < hi; i++) {
+      const t = Math.abs((i + 0.5 - centre) / support);
+      f32[base + i - lo] = ((t < 1 ? 1 - t : 0) / sum) * gain;
+    }
+    i32[(first >> 2) + o] = lo;
+    i32[(count >> 2) + o] = hi - lo;
   }
-  return { first, count, taps, end: align16(taps + n * w.maxTaps * 4) };
+  return { first, count, taps, maxTaps, end: align16(taps + n * maxTaps * 4) };
 }
 
 /** The WASM SIMD version of {@link renderView}; sizes must be multiples of 4. */
@@ -1287,20 +1325,18 @@ function renderViewWasm(st: WasmState, img: DecodedImage, view: ViewParams, dest
   const S = view.size;
   const box = view.crop;
   const srcEnd = st.source(img);
-  const wx = axisWeights(box.width, S, 1 / 255);
-  const wy = axisWeights(box.height, S, 1);
   const rowBytes = S * 4;
   const blockBytes = 3 * rowBytes;
-  const nElem = (box.width * 3 + 3) & ~3;
+  const nElem = (box.width * 3 + 7) & ~7;
   const radius = view.blurSigma === null ? 0 : Math.max(1, Math.ceil(3 * view.blurSigma));
   // sizes first, so one grow covers everything
-  const tabBytes = align16(S * (8 + wy.maxTaps * 4)) + align16(S * (8 + wx.maxTaps * 4)) + 64;
+  const tabBytes = align16(S * (8 + maxTapsFor(box.height, S) * 4)) + align16(S * (8 + maxTapsFor(box.width, S) * 4)) + 64;
   const tBytes = align16(nElem * rowBytes);
   const planeBytes = align16(S * blockBytes);
   const padBytes = align16((S + 2 * radius + 8) * 4);
   st.ensure(srcEnd + tabBytes + tBytes + 3 * planeBytes + padBytes + align16((radius + 1) * 4));
-  const ty = putWeights(st, wy, S, false, srcEnd);
-  const tx = putWeights(st, wx, S, view.flip, ty.end);
+  const ty = putAxisWeights(st, box.height, S, 1, false, srcEnd);
+  const tx = putAxisWeights(st, box.width, S, 1 / 255, view.flip, ty.end);
   const T = tx.end;
   const P = T + tBytes;
   const TMP = P + planeBytes;
@@ -1308,8 +1344,8 @@ function renderViewWasm(st: WasmState, img: DecodedImage, view: ViewParams, dest
   const PAD = OUT + planeBytes;
   const KER = PAD + padBytes;
   const k = st.k;
-  k.vresize((box.top * img.width + box.left) * 3, img.width * 3, nElem, T, rowBytes, S, ty.first, ty.count, ty.taps, wy.maxTaps);
-  k.hpass(T, blockBytes, P, S, tx.first, tx.count, tx.taps, wx.maxTaps);
+  k.vresize((box.top * img.width + box.left) * 3, img.width * 3, nElem, T, rowBytes, S, ty.first, ty.count, ty.taps, ty.maxTaps);
+  k.hpass(T, blockBytes, P, S, tx.first, tx.count, tx.taps, tx.maxTaps);
   // photometric ops, split at contrast like photometricInPlace
   const codes: number[] = view.jitter ? view.jitter.order.map((op) => OP_CODE[op]) : [];
   if (view.grayscale) codes.push(OP_GRAY);
@@ -1329,10 +1365,9 @@ function renderViewWasm(st: WasmState, img: DecodedImage, view: ViewParams, dest
     const half = halfKernel(view.blurSigma);
     for (let q = 0; q < half.length; q++) st.f32[(KER >> 2) + q] = half[q] as number;
     k.blurY(P, TMP, 3 * S, rowBytes, S, KER, half.length - 1, PAD);
-    k.blurX(TMP, P, S, rowBytes, KER, half.length - 1, m0, m1, m2, a0, a1, a2);
-  } else {
-    k.normalize(P, S, rowBytes, m0, m1, m2, a0, a1, a2);
+    k.blurX(TMP, P, S, rowBytes, KER, half.length - 1);
   }
+  k.normalize(P, S, rowBytes, m0, m1, m2, a0, a1, a2);
   k.transposeOut(P, OUT, S, rowBytes);
   dest.set(st.f32.subarray(OUT >> 2, (OUT >> 2) + S * S * 3), destOff);
 }
