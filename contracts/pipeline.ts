@@ -26,6 +26,8 @@ export interface PipelineProgress {
 
 export interface PipelineInput {
   config: SeerConfig;
+  /** Start pretraining from this checkpoint key (another run's) instead of random weights. */
+  warmStartFrom?: string;
 }
 
 export interface PipelineResult {

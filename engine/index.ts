@@ -44,6 +44,11 @@ export interface SwavEngine {
   init(seed: number): void;
   /** Restore a state written by {@link SwavEngine.saveState} (any process). Throws StateFormatError on mismatch. */
   loadState(bytes: Uint8Array): StateHeader;
+  /**
+   * Start a new run from another run's state: weights and BN statistics are taken, the step counter, momentum
+   * and feature queue start fresh (scheduled retraining warm-starts this way).
+   */
+  warmStart(bytes: Uint8Array): StateHeader;
   /** The full training state as bytes (weights, BN statistics, momentum, queue, step), checksummed. */
   saveState(meta?: unknown): Uint8Array;
   /** One training step at learning rate `lr`. Throws NonFiniteLossError on a NaN/inf loss. */
@@ -98,6 +103,14 @@ export function createSwavEngine(cfg: SwavEngineConfig, opts: CreateEngineOption
     },
     loadState(bytes: Uint8Array) {
       return restoreState(trainer, bytes); // verifies checksum and every shape before touching anything
+    },
+    warmStart(bytes: Uint8Array) {
+      const header = restoreState(trainer, bytes);
+      trainer.iteration = 0;
+      trainer.optimizer.importMomentum(trainer.optimizer.exportMomentum().map((m) => new Float32Array(m.length)));
+      trainer.queue?.dispose();
+      trainer.queue = undefined;
+      return header;
     },
     saveState(meta?: unknown) {
       return serializeState(trainer, meta ?? null);

@@ -83,6 +83,7 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
             swav: cfg.swav,
             optim: cfg.optim,
             train: cfg.train,
+            ...(input.warmStartFrom ? { warmStartFrom: input.warmStartFrom } : {}),
           },
         },
       ],

@@ -12,7 +12,7 @@ import { pretrainKeys, stepsPerEpoch, type CheckpointPointer, type DataCursor, t
 import { createSwavEngine, NonFiniteLossError, type SwavEngine } from '../../engine';
 import { lrAt } from '../../ml/schedules';
 import { MulticropBatcher } from '../../preprocess/batcher';
-import { createS3Client, getJson, putJson } from '../../infra/s3';
+import { createS3Client, getBytes, getJson, putJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { CheckpointStore, NoUsableCheckpointError } from './checkpoints';
 import { DatasetSource } from './dataset-source';
@@ -64,7 +64,16 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
   }
   if (loaded && loaded.skipped.length > 0) process.stderr.write(`trainer: fell back past ${loaded.skipped.map((s) => `${s.key} (${s.reason})`).join(', ')}\n`);
   let pointer = loaded?.pointer;
-  if (!loaded) engine.init(job.seed);
+  if (!loaded && job.warmStartFrom) {
+    const bytes = await getBytes(s3, job.bucket, job.warmStartFrom);
+    if (!bytes) throw ApplicationFailure.create({ type: ErrorType.CheckpointMissing, message: `warm-start checkpoint ${job.warmStartFrom} not found`, nonRetryable: true });
+    try {
+      engine.warmStart(bytes);
+    } catch (err) {
+      throw ApplicationFailure.create({ type: ErrorType.IncompatibleCheckpoint, message: `warm start from ${job.warmStartFrom}: ${(err as Error).message}`, nonRetryable: true });
+    }
+    process.stderr.write(`trainer: warm start from ${job.warmStartFrom}\n`);
+  } else if (!loaded) engine.init(job.seed);
   const cursor: DataCursor = pointer?.cursor ?? { epoch: 0, position: 0 };
   if (engine.stepCount !== cursor.epoch * spe + cursor.position / job.train.batchSize) {
     throw ApplicationFailure.create({
