@@ -135,7 +135,11 @@ function runChild(name: string, warmup: number, steps: number): void {
       crops: w.cfg.swav.crops.map((c) => `${c.count}x${c.size}`).join('+'),
       prototypes: w.cfg.swav.prototypes,
       head: `${spec.outWidth}->${w.cfg.swav.hiddenDims.join('->')}->${w.cfg.swav.featureDim} (BN+ReLU)`,
-      trunk: { stages: spec.stages.map((s) => [s.depth, s.width]), stemWidth: spec.stemWidth, params: regnetComplexity(spec).params },
+      trunk: {
+        stages: spec.stages.map((s) => [s.depth, s.width]),
+        stemWidth: spec.stemWidth,
+        params: regnetComplexity(spec).params,
+      },
       trainableParams: trainer.model.trainableParamCount(),
       warmup,
       steps,

@@ -121,10 +121,8 @@ function errorText(e: unknown): string {
 function loadNative(pkg: string): { tfVersion: string; gpu: boolean } {
   const addon = builtAddon(pkg);
   if (!addon) throw new Error(`${pkg}: addon not built (no lib/napi-v*/tfjs_binding.node)`);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const binding = require(addon) as { TF_Version?: string };
   if (typeof binding.TF_Version !== 'string') throw new Error(`${pkg}: addon does not report TF_Version`);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   require(pkg);
   if (tf.getBackend() !== 'tensorflow') throw new Error(`${pkg}: loaded but the 'tensorflow' backend is not active`);
   return { tfVersion: binding.TF_Version, gpu: nativeBackend().isUsingGpuDevice };

@@ -194,7 +194,8 @@ export function pointwiseConv(x: tf.Tensor4D, w: tf.Tensor2D, opts: { stride?: n
   const co = w.shape[1];
   if (w.shape[0] !== c) throw new RangeError(`pointwiseConv: input depth ${c} != filter rows ${w.shape[0]}`);
   if (stride !== 1) return conv2d(x, tf.reshape(w, [1, 1, c, co]), { stride, ...(opts.fallback ? { fallback: true } : {}) });
-  const y = isNative() && !opts.fallback ? matMul(tf.reshape(x, [n * h * wd, c]), w) : tf.matMul(tf.reshape(x, [n * h * wd, c]), w);
+  const x2 = tf.reshape(x, [n * h * wd, c]) as tf.Tensor2D;
+  const y = isNative() && !opts.fallback ? matMul(x2, w) : tf.matMul(x2, w);
   return tf.reshape(y, [n, h, wd, co]);
 }
 
@@ -303,7 +304,8 @@ function nativeBatchNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, 
       value: y,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [xs, gs, s1, s2, s3] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        const grads = nativeBackend().executeMultipleOutputs('FusedBatchNormGradV3', bnGradAttrs(epsilon), [dy as tf.Tensor, xs, gs, s1, s2, s3], 5);
+        const inputs = [dy as tf.Tensor, xs, gs, s1, s2, s3];
+        const grads = nativeBackend().executeMultipleOutputs('FusedBatchNormGradV3', bnGradAttrs(epsilon), inputs, 5);
         return [grads[0] as tf.Tensor, grads[1] as tf.Tensor, grads[2] as tf.Tensor];
       },
     };
@@ -444,7 +446,12 @@ export function gather(x: tf.Tensor, indices: tf.Tensor): tf.Tensor {
   const axis = tf.scalar(0, 'int32');
   const out = nativeBackend().executeSingleOutput(
     'GatherV2',
-    [floatT('Tparams'), floatT('Tindices', 'int32'), floatT('Taxis', 'int32'), { name: 'batch_dims', type: nativeBackend().binding.TF_ATTR_INT, value: 0 }],
+    [
+      floatT('Tparams'),
+      floatT('Tindices', 'int32'),
+      floatT('Taxis', 'int32'),
+      { name: 'batch_dims', type: nativeBackend().binding.TF_ATTR_INT, value: 0 },
+    ],
     [x, indices, axis]
   );
   axis.dispose();
@@ -461,7 +468,10 @@ export function spatialMean(x: tf.Tensor4D): tf.Tensor2D {
     const [n, h, w, c] = xi.shape;
     return {
       value: tf.mean(xi, [1, 2]),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => [tf.tile(tf.reshape(tf.mul(dy as tf.Tensor, 1 / (h * w)), [n, 1, 1, c]), [1, h, w, 1])],
+      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+        const scaled = tf.reshape(tf.mul(dy as tf.Tensor, 1 / (h * w)), [n, 1, 1, c]);
+        return [tf.tile(scaled, [1, h, w, 1])];
+      },
     };
   });
   return f(x) as tf.Tensor2D;

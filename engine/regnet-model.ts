@@ -7,7 +7,17 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RegNetBlockSpec, RegNetSpec } from '../ml/regnet';
-import { batchNormInfer, batchNormTrain, conv2d, matMul, pointwiseConv, relu, sigmoid, spatialMean, type RunningStatsCollector } from './native-ops';
+import {
+  batchNormInfer,
+  batchNormTrain,
+  conv2d,
+  matMul,
+  pointwiseConv,
+  relu,
+  sigmoid,
+  spatialMean,
+  type RunningStatsCollector,
+} from './native-ops';
 import { ParamStore } from './params';
 
 /** Options of {@link RegNetTrunk}. */

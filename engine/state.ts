@@ -11,7 +11,6 @@
  */
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
-import * as tf from '@tensorflow/tfjs';
 import { ErrorType } from '../contracts/errors';
 import { assignValues } from './params';
 import { FeatureQueue } from './swav-model';
@@ -170,7 +169,8 @@ export function restoreState(trainer: SwavTrainer, bytes: Uint8Array): StateHead
   let queueValues: Float32Array | undefined;
   if (queueT) {
     const [crops, length, dim] = queueT.shape as [number, number, number];
-    if (crops !== trainer.cfg.cropsForAssign.length || dim !== trainer.model.head.featureDim || length > trainer.cfg.queueLength) {
+    const fits = crops === trainer.cfg.cropsForAssign.length && dim === trainer.model.head.featureDim;
+    if (!fits || length > trainer.cfg.queueLength) {
       throw new StateFormatError(`queue shape ${queueT.shape.join('x')} does not fit the config`);
     }
     queueValues = slice(queueT, queueT.shape);

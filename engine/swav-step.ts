@@ -184,7 +184,6 @@ export class SwavTrainer {
   step(batch: SwavBatch, lr: number): SwavStepResult {
     this.validate(batch);
     const B = batch.batch;
-    const V = this.numCrops;
     const A = this.cfg.cropsForAssign;
     const K = this.model.head.prototypes;
     const frozen = this.iteration < this.cfg.freezePrototypesIters;
