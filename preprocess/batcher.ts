@@ -137,7 +137,7 @@ export async function renderBatch(job: BatchJob, options: MulticropOptions): Pro
       Rng.keyed(job.seed, job.epoch, s.index),
       options.augment ?? SWAV_AUGMENT,
     );
-    renderViews(img, params, groups, ok.length, capacity, options.normalization ?? DEFAULT_NORMALIZATION);
+    renderViews(img, params, groups, ok.length, capacity, options.normalization ?? DEFAULT_NORMALIZATION, options.kernels);
     ok.push(s.index);
   }
   const n = ok.length;

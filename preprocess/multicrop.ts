@@ -136,6 +136,24 @@ export async function multicrop(bytes: Uint8Array, key: SampleKey, options: Mult
 }
 
 /**
+ * Decode and render views whose parameters were drawn elsewhere (e.g. replayed from a log). The crops must fit
+ * the decoded image; groups follow {@link viewGroupLayout} of `options.specs`.
+ */
+export async function multicropWithParams(
+  bytes: Uint8Array,
+  params: readonly ViewParams[],
+  options: MulticropOptions,
+): Promise<ViewGroup[]> {
+  const img = await decodeImage(bytes, options.maxPixels);
+  const groups = viewGroupLayout(options.specs).map((g) => ({
+    size: g.size,
+    data: new Float32Array(g.count * g.size * g.size * 3),
+  }));
+  renderViews(img, params, groups, 0, 1, options.normalization ?? DEFAULT_NORMALIZATION, options.kernels);
+  return groups;
+}
+
+/**
  * Render a sample's views into group buffers shared by a batch: view v of size s goes to slot
  * `(rank of v among the size-s views) * batchSize + sampleSlot` of that group (crop-major, as SwAV concatenates
  * crops). `groups` must follow {@link viewGroupLayout}.

@@ -7,6 +7,7 @@ import {
   decodeImage,
   DEFAULT_NORMALIZATION,
   multicrop,
+  multicropWithParams,
   renderView,
   renderViews,
   resizeCropInto,
@@ -225,6 +226,14 @@ describe('multicrop', () => {
         const got = g.data.subarray((v * 3 + 1) * plane, (v * 3 + 2) * plane);
         expect(Buffer.from(got.slice().buffer).equals(Buffer.from(want.slice().buffer))).toBe(true);
       }
+    }
+  });
+
+  it('renders replayed parameters identically', async () => {
+    const s = await multicrop(jpeg, key, { specs: SEER_CROPS });
+    const again = await multicropWithParams(jpeg, s.params, { specs: SEER_CROPS });
+    for (const [i, g] of again.entries()) {
+      expect(Buffer.from(g.data.buffer).equals(Buffer.from(s.groups[i]!.data.buffer))).toBe(true);
     }
   });
 
