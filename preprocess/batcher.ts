@@ -80,14 +80,14 @@ export interface BatcherOptions {
 }
 
 /** A batch's work order: the bytes (or the fetch failure) of each sample, in position order. */
-interface BatchJob {
+export interface BatchJob {
   seed: number;
   epoch: number;
   samples: { index: number; bytes: Uint8Array | null; error?: string }[];
 }
 
 /** What rendering a batch returns. */
-interface BatchResult {
+export interface BatchResult {
   indices: Uint32Array;
   skipped: SkippedSample[];
   groups: ViewGroup[];

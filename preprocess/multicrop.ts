@@ -726,7 +726,6 @@ const vdiv = vbin(231);
 const vpmin = vbin(234); // b < a ? b : a: one instruction (no NaNs reach the kernels)
 const vpmax = vbin(235); // a < b ? b : a
 const veq = vbin(65);
-const vor = vbin(80);
 const vandnot = vbin(79);
 const vfloor = (a: Code): Code => [...a, ...simd(104)];
 const bitselect = (ifSet: Code, ifClear: Code, mask: Code): Code => [...ifSet, ...ifClear, ...mask, ...simd(82)];
