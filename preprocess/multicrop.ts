@@ -853,18 +853,19 @@ function buildKernelModule(): Uint8Array {
 
   {
     // vresize(src, srcStride, nElem, dst, dstStride, nRows, first, count, taps, maxT): vertical resample of the
-    // uint8 crop (interleaved rows, nElem a multiple of 8) into X-C-Y, 4 output rows x 8 values at a time
+    // uint8 crop (interleaved rows, nElem a multiple of 16) into X-C-Y, 4 output rows x 16 values at a time
     const f = new FnBuilder('vresize', new Array<number>(10).fill(I32));
     const [src, srcStride, nElem, dst, dstStride, nRows, first, count, taps, maxT] = f.args() as number[];
     const [yb, i, k, p, tp, n, y] = f.locals(I32, 7) as number[];
-    const lo = f.locals(V128, 4);
-    const hi = f.locals(V128, 4);
-    const [v, w] = f.locals(V128, 2) as number[];
+    // acc[r][q]: output row yb + r, values 4q..4q+3 of the 16
+    const acc = [0, 1, 2, 3].map(() => f.locals(V128, 4));
+    const [v0, v1, w] = f.locals(V128, 3) as number[];
     const t = f.locals(V128, 4);
-    const row = (r: number): Code =>
-      cat(
-        set(lo[r]!, vzero),
-        set(hi[r]!, vzero),
+    const widen = (v: number, high: boolean): Code => [...get(v), ...simd(high ? 170 : 169), ...simd(251)];
+    const row = (r: number): Code => {
+      const a = acc[r]!;
+      return cat(
+        ...a.map((x) => set(x, vzero)),
         set(y!, iadd(get(yb!), ic(r))),
         set(n!, i32load(iadd(get(count!), ishl(get(y!), ic(2))))),
         set(p!, iadd(iadd(get(src!), imul(i32load(iadd(get(first!), ishl(get(y!), ic(2)))), get(srcStride!))), get(i!))),
@@ -874,16 +875,20 @@ function buildKernelModule(): Uint8Array {
           ic(0),
           get(n!),
           1,
-          set(v!, [...get(p!), ...simd(2, 0, 0)]), // v128.load8x8_u
+          set(v0!, [...get(p!), ...simd(2, 0, 0)]), // v128.load8x8_u: 8 bytes -> u16x8
+          set(v1!, [...get(p!), ...simd(2, 0, 8)]),
           set(w!, splat(fload(get(tp!)))),
-          set(lo[r]!, vadd(get(lo[r]!), vmul(get(w!), [...get(v!), ...simd(169), ...simd(251)]))),
-          set(hi[r]!, vadd(get(hi[r]!), vmul(get(w!), [...get(v!), ...simd(170), ...simd(251)]))),
+          set(a[0]!, vadd(get(a[0]!), vmul(get(w!), widen(v0!, false)))),
+          set(a[1]!, vadd(get(a[1]!), vmul(get(w!), widen(v0!, true)))),
+          set(a[2]!, vadd(get(a[2]!), vmul(get(w!), widen(v1!, false)))),
+          set(a[3]!, vadd(get(a[3]!), vmul(get(w!), widen(v1!, true)))),
           set(p!, iadd(get(p!), get(srcStride!))),
           set(tp!, iadd(get(tp!), ic(4))),
         ),
       );
-    const half = (a: number[]): Code => {
-      const { prep, cols } = transpose4(a, t);
+    };
+    const quarter = (q: number): Code => {
+      const { prep, cols } = transpose4([0, 1, 2, 3].map((r) => acc[r]![q]!), t);
       return cat(prep, ...cols.map((c) => cat(vstore(get(p!), c), set(p!, iadd(get(p!), get(dstStride!))))));
     };
     f.body = forLoop(
@@ -895,14 +900,16 @@ function buildKernelModule(): Uint8Array {
         i!,
         ic(0),
         get(nElem!),
-        8,
+        16,
         row(0),
         row(1),
         row(2),
         row(3),
         set(p!, iadd(iadd(get(dst!), imul(get(i!), get(dstStride!))), ishl(get(yb!), ic(2)))),
-        half(lo),
-        half(hi),
+        quarter(0),
+        quarter(1),
+        quarter(2),
+        quarter(3),
       ),
     );
     fns.push(f);
@@ -1259,7 +1266,7 @@ class WasmState {
 
   /** Copy the decoded image to offset 0 (once per image); returns where per-view scratch may start. */
   source(img: DecodedImage): number {
-    const end = align16(img.data.length + 64); // kernels read up to 3 bytes past a crop row
+    const end = align16(img.data.length + 64); // vresize reads up to 15 bytes past a crop row
     if (this.srcOwner !== img.data) {
       this.ensure(end);
       this.u8.set(img.data, 0);
@@ -1344,7 +1351,7 @@ function renderViewWasm(st: WasmState, img: DecodedImage, view: ViewParams, dest
   const srcEnd = st.source(img);
   const rowBytes = S * 4;
   const blockBytes = 3 * rowBytes;
-  const nElem = (box.width * 3 + 7) & ~7;
+  const nElem = (box.width * 3 + 15) & ~15; // vresize works in 16s; the overrun stays in the padding
   const radius = view.blurSigma === null ? 0 : Math.max(1, Math.ceil(3 * view.blurSigma));
   // sizes first, so one grow covers everything
   const tabBytes = align16(S * (8 + maxTapsFor(box.height, S) * 4)) + align16(S * (8 + maxTapsFor(box.width, S) * 4)) + 64;
