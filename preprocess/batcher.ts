@@ -110,7 +110,7 @@ export async function renderBatch(job: BatchJob, options: MulticropOptions): Pro
       decoded[i]?.catch(() => undefined); // handled when awaited below
     }
   };
-  // pass 1: which samples decode; renders go to provisional slots, compacted afterwards
+  // decoded samples take slots in order; skips leave the last slots empty, packed away at the end
   const ok: number[] = [];
   startDecode(0);
   for (let i = 0; i < capacity; i++) {
