@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import { createIngestActivities } from './ingest/activities';
 import { createPrepareActivities } from './prepare/activities';
 import { createPretrainActivities } from './pretrain/activities';
+import { createScheduleActivities } from './schedule/activities';
 
 export interface ActivityDeps {
   s3: S3Client;
@@ -20,10 +21,11 @@ export function createActivities(deps: ActivityDeps) {
   return {
     io: {
       ...createIngestActivities({ s3: deps.s3 }),
+      ...createScheduleActivities({ s3: deps.s3 }),
       planPrepare: prepare.planPrepare,
       readPrepareSlice: prepare.readPrepareSlice,
       finalizePrepare: prepare.finalizePrepare,
-      describeDataset: pretrain.describeDataset,
+      inspectPretrain: pretrain.inspectPretrain,
     },
     cpu: { canonicalizeShard: prepare.canonicalizeShard },
     gpu: { trainSegment: pretrain.trainSegment },

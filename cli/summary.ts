@@ -29,7 +29,7 @@ export function formatPrepare(r: PrepareResult): string {
 
 export function formatPretrain(r: PretrainResult): string {
   return [
-    `pretrain ${r.runName}: ${r.steps} steps over ${r.epochs} epoch(s) on ${r.backend}, ${r.computeSeconds.toFixed(1)}s of compute`,
+    `pretrain ${r.runName}: ${r.steps} steps over ${r.epochs} epoch(s) on ${r.backend}, ${r.cached ? "already trained (reused)" : `${r.computeSeconds.toFixed(1)}s of compute`}`,
     `  final loss  ${r.finalLoss.toFixed(4)}`,
     `  checkpoint  ${r.checkpoint.key}`,
   ].join('\n');

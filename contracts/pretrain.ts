@@ -81,6 +81,8 @@ export interface PretrainResult {
   computeSeconds: number;
   /** loss/lr at each segment end, for the report */
   history: { step: number; loss: number; lr: number }[];
+  /** true when the run had already finished: nothing was trained */
+  cached: boolean;
 }
 
 export const pretrainKeys = {

@@ -3,3 +3,4 @@ export { ingestWorkflow, ingestPartitionWorkflow, ingestProgressQuery } from './
 export { prepareWorkflow, prepareProgressQuery } from './prepare';
 export { pretrainWorkflow, pretrainProgressQuery, pauseSignal, resumeSignal, checkpointCommittedSignal } from './pretrain';
 export { seerPipelineWorkflow, pipelineProgressQuery } from './pipeline';
+export { scheduledPipelineWorkflow, scheduledProgressQuery } from './scheduled';

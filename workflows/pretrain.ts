@@ -50,9 +50,10 @@ const SEGMENTS_PER_RUN = 200;
 export async function pretrainWorkflow(input: PretrainInput): Promise<PretrainResult> {
   const job = input.job;
   const gpu = gpuActivities(job.train.heartbeatTimeoutSeconds);
-  const { stepsPerEpoch } = await io.describeDataset({ bucket: job.bucket, datasetKey: job.datasetKey, batchSize: job.train.batchSize });
-  const totalSteps = stepsPerEpoch * job.train.epochs;
-  let pointer: CheckpointPointer | undefined = input.resume?.pointer;
+  const inspected = await io.inspectPretrain(job);
+  const totalSteps = inspected.stepsPerEpoch * job.train.epochs;
+  let pointer: CheckpointPointer | undefined = input.resume?.pointer ?? inspected.newest;
+  const cached = !input.resume && (inspected.newest?.step ?? 0) >= totalSteps;
   let segments = input.resume?.segments ?? 0;
   const history = input.resume?.history ?? [];
   let paused = false;
@@ -128,5 +129,6 @@ export async function pretrainWorkflow(input: PretrainInput): Promise<PretrainRe
     backend: pointer.backend,
     computeSeconds,
     history,
+    cached,
   };
 }

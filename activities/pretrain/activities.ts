@@ -16,6 +16,7 @@ import { stepsPerEpoch, type CheckpointPointer, type DataCursor, type PretrainJo
 import { getJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
 import type { TrainerMessage } from './trainer-process';
+import { CheckpointStore, IncompatibleRunError, pretrainFingerprint, sha256Hex } from './checkpoints';
 
 export interface PretrainDeps {
   s3: S3Client;
@@ -43,14 +44,26 @@ export function createPretrainActivities(deps: PretrainDeps) {
   const grace = (deps.stopGraceSeconds ?? 60) * 1000;
 
   return {
-    /** Size facts of a dataset, so the workflow can plan steps and epochs. */
-    async describeDataset(input: { bucket: string; datasetKey: string; batchSize: number }): Promise<{ images: number; stepsPerEpoch: number }> {
-      const d = await getJson<DatasetIndex>(deps.s3, input.bucket, input.datasetKey);
-      if (!d) throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: `dataset ${input.datasetKey} not found`, nonRetryable: true });
+    /**
+     * What the workflow needs to plan a run: dataset size, steps per epoch, and the newest checkpoint this run
+     * already has (a finished run is then a cache hit). Refuses a run name reused with another dataset or config.
+     */
+    async inspectPretrain(job: Omit<PretrainJob, 'targetSteps' | 'resumeFrom'>): Promise<{ images: number; stepsPerEpoch: number; newest?: CheckpointPointer }> {
+      const d = await getJson<DatasetIndex>(deps.s3, job.bucket, job.datasetKey);
+      if (!d) throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: `dataset ${job.datasetKey} not found`, nonRetryable: true });
       const images = d.parts.reduce((n, p) => n + p.count, 0);
-      const spe = stepsPerEpoch(images, input.batchSize);
-      if (spe === 0) throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: `${images} images is less than one batch of ${input.batchSize}`, nonRetryable: true });
-      return { images, stepsPerEpoch: spe };
+      const spe = stepsPerEpoch(images, job.train.batchSize);
+      if (spe === 0) throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: `${images} images is less than one batch of ${job.train.batchSize}`, nonRetryable: true });
+      const fingerprint = pretrainFingerprint(job, sha256Hex(Buffer.from(JSON.stringify(d.parts.map((p) => p.key)))));
+      const store = new CheckpointStore(deps.s3, job.bucket, job.runName, job.train.keepCheckpoints, fingerprint);
+      let history: CheckpointPointer[];
+      try {
+        history = await store.history();
+      } catch (err) {
+        if (err instanceof IncompatibleRunError) throw ApplicationFailure.create({ type: ErrorType.IncompatibleCheckpoint, message: err.message, nonRetryable: true });
+        throw err;
+      }
+      return { images, stepsPerEpoch: spe, ...(history[0] ? { newest: history[0] } : {}) };
     },
 
     async trainSegment(job: PretrainJob): Promise<SegmentResult> {

@@ -5,11 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { pretrainKeys, type CheckpointPointer } from '../../contracts/pretrain';
+import { pretrainKeys, type CheckpointPointer, type PretrainJob } from '../../contracts/pretrain';
 import { getBytes, getJson, putJson } from '../../infra/s3';
 
 export interface LatestFile {
   runName: string;
+  /** What the checkpoints were trained on and with (dataset + training config); see pretrainFingerprint. */
+  fingerprint: string;
   /** newest first */
   history: CheckpointPointer[];
 }
@@ -24,6 +26,17 @@ export class NoUsableCheckpointError extends Error {
   override readonly name = 'NoUsableCheckpointError';
 }
 
+export class IncompatibleRunError extends Error {
+  override readonly name = 'IncompatibleRunError';
+}
+
+/** Identity of a training run's inputs: the dataset and every setting that changes the trained weights. */
+export function pretrainFingerprint(job: Pick<PretrainJob, 'datasetKey' | 'seed' | 'regnet' | 'swav' | 'optim' | 'train' | 'warmStartFrom'>, datasetFingerprint: string): string {
+  const { segmentSteps: _s, heartbeatTimeoutSeconds: _h, keepCheckpoints: _k, ...train } = job.train;
+  const relevant = { dataset: datasetFingerprint, seed: job.seed, regnet: job.regnet, swav: job.swav, optim: job.optim, train, warm: job.warmStartFrom ?? null };
+  return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
+}
+
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
@@ -33,11 +46,18 @@ export class CheckpointStore {
     private readonly s3: S3Client,
     private readonly bucket: string,
     private readonly runName: string,
-    private readonly keep: number
+    private readonly keep: number,
+    private readonly fingerprint: string
   ) {}
 
+  /** Checkpoints of this run, newest first. A run name reused with another dataset or config is refused. */
   async history(): Promise<CheckpointPointer[]> {
     const latest = await getJson<LatestFile>(this.s3, this.bucket, pretrainKeys.latest(this.runName));
+    if (latest && latest.fingerprint !== this.fingerprint) {
+      throw new IncompatibleRunError(
+        `run "${this.runName}" already has checkpoints trained with another dataset or config (fingerprint ${latest.fingerprint}, now ${this.fingerprint}); use a new run name`
+      );
+    }
     return latest?.history ?? [];
   }
 
@@ -48,7 +68,7 @@ export class CheckpointStore {
     const pointer: CheckpointPointer = { ...meta, key, sha256: sha256Hex(state), bytes: state.length };
     const previous = (await this.history()).filter((p) => p.key !== key && p.step < pointer.step);
     const history = [pointer, ...previous];
-    await putJson(this.s3, this.bucket, pretrainKeys.latest(this.runName), { runName: this.runName, history: history.slice(0, this.keep) } satisfies LatestFile);
+    await putJson(this.s3, this.bucket, pretrainKeys.latest(this.runName), { runName: this.runName, fingerprint: this.fingerprint, history: history.slice(0, this.keep) } satisfies LatestFile);
     for (const old of history.slice(this.keep)) {
       await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: old.key })).catch(() => undefined);
     }

@@ -14,7 +14,7 @@ import { lrAt } from '../../ml/schedules';
 import { MulticropBatcher } from '../../preprocess/batcher';
 import { createS3Client, getBytes, getJson, putJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
-import { CheckpointStore, NoUsableCheckpointError } from './checkpoints';
+import { CheckpointStore, IncompatibleRunError, NoUsableCheckpointError, pretrainFingerprint, sha256Hex } from './checkpoints';
 import { DatasetSource } from './dataset-source';
 
 export type TrainerMessage =
@@ -33,6 +33,8 @@ export interface CursorLogEntry {
 }
 
 let stopRequested = false;
+/** SEERFLOW_TRAINER_VERBOSE=1 prints one line per step (debugging, crash tests). */
+const verbose = process.env.SEERFLOW_TRAINER_VERBOSE === '1';
 
 function send(msg: TrainerMessage): void {
   process.send?.(msg);
@@ -51,13 +53,15 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
   const totalSteps = spe * job.train.epochs;
   const engine: SwavEngine = createSwavEngine({ regnet: job.regnet, swav: job.swav, optim: job.optim });
   const backend = `${engine.info.name}${engine.info.device ? `:${engine.info.device}` : ''}`;
-  const store = new CheckpointStore(s3, job.bucket, job.runName, job.train.keepCheckpoints);
+  // The dataset's content identity: its parts are content-addressed, so their keys identify the images.
+  const datasetFingerprint = sha256Hex(Buffer.from(JSON.stringify(dataset.parts.map((p) => p.key))));
+  const store = new CheckpointStore(s3, job.bucket, job.runName, job.train.keepCheckpoints, pretrainFingerprint(job, datasetFingerprint));
 
   let loaded;
   try {
     loaded = await store.loadNewest((bytes) => engine.loadState(bytes), job.resumeFrom);
   } catch (err) {
-    if (err instanceof NoUsableCheckpointError) {
+    if (err instanceof NoUsableCheckpointError || err instanceof IncompatibleRunError) {
       throw ApplicationFailure.create({ type: ErrorType.IncompatibleCheckpoint, message: err.message, nonRetryable: true });
     }
     throw err;
@@ -125,6 +129,7 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
         const result = engine.step({ crops: batch.groups.map((g) => g.data), batch: batch.indices.length, epoch: batch.epoch }, lastLr);
         lastLoss = result.loss;
         stepsThisSegment++;
+        if (verbose) process.stderr.write(`trainer: step ${engine.stepCount} loss ${lastLoss.toFixed(5)}\n`);
         skippedTotal += batch.skipped.length;
         log.push({ step, epoch: batch.epoch, position: batch.start.position, indices: Array.from(batch.indices), skipped: batch.skipped.map((s) => s.index) });
         imagesSinceReport += batch.indices.length;

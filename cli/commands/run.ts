@@ -55,8 +55,9 @@ export function register(program: Command): void {
           else process.stdout.write(`${formatPipeline(result)}\nTemporal UI: ${url}\n`);
         } catch (err) {
           if (err instanceof WorkflowFailedError) {
-            const cause = err.cause as (Error & { type?: string; cause?: Error & { type?: string } }) | undefined;
-            const root = cause?.cause ?? cause;
+            // The useful message is the innermost cause (pipeline -> stage -> activity -> ApplicationFailure).
+            let root = err.cause as (Error & { type?: string; cause?: unknown }) | undefined;
+            while (root?.cause instanceof Error) root = root.cause as Error & { type?: string; cause?: unknown };
             process.stderr.write(`pipeline failed: ${root?.message ?? err.message}${root?.type ? ` [${root.type}]` : ''}\nsee ${url}\n`);
             process.exitCode = EXIT.failure;
             return;
