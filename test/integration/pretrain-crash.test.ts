@@ -1,0 +1,167 @@
+/**
+ * Durable pretraining on the real stack. The GPU-queue worker runs in its own process and is killed with SIGKILL
+ * twice mid-epoch; the newest checkpoint is corrupted while the worker is down; the Temporal dev server is
+ * restarted mid-run. The run must finish by itself with the planned step count, every image of every epoch
+ * consumed exactly once in the committed history, at most one checkpoint interval lost per kill, and final
+ * weights equal to an uninterrupted run's.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { loadConfig } from '../../config/load';
+import { IngestSchema } from '../../config/schema';
+import type { IngestInput, IngestResult } from '../../contracts/ingest';
+import type { PrepareInput, PrepareResult } from '../../contracts/prepare';
+import { pretrainKeys, type PretrainInput, type PretrainResult } from '../../contracts/pretrain';
+import { TASK_QUEUES } from '../../contracts/task-queues';
+import { readStateHeader } from '../../engine/state';
+import { permutation } from '../../ml/rng';
+import type { LatestFile } from '../../activities/pretrain/checkpoints';
+import type { CursorLogEntry } from '../../activities/pretrain/trainer-process';
+import { seedCorpus } from '../../infra/corpus/seed';
+import { getBytes, getJson } from '../../infra/s3';
+import { stackDown, stackUp } from '../../infra/stack';
+import { connectStack, dropBucket, freshBucket, listAll, spawnWorkerProcess, waitUntil, withWorkers, type Stack } from './harness';
+
+let stack: Stack;
+let bucket: string;
+let datasetKey: string;
+let images: number;
+
+const cfg = loadConfig({
+  preset: 'tiny',
+  set: ['train.epochs=2', 'train.batchSize=16', 'train.checkpointEverySteps=4', 'train.segmentSteps=1000', 'train.heartbeatTimeoutSeconds=8'],
+});
+const INTERVAL = cfg.train.checkpointEverySteps;
+
+function job(runName: string): PretrainInput['job'] {
+  return { runName, bucket, datasetKey, seed: 7, regnet: cfg.model.regnet, swav: cfg.swav, optim: cfg.optim, train: cfg.train };
+}
+
+function startPretrain(runName: string) {
+  return stack.client.workflow.start('pretrainWorkflow', {
+    taskQueue: TASK_QUEUES.orchestrator,
+    workflowId: `test-pretrain/${bucket}/${runName}`,
+    args: [{ job: job(runName) } satisfies PretrainInput],
+  });
+}
+
+async function committedStep(runName: string): Promise<number> {
+  const latest = await getJson<LatestFile>(stack.s3, bucket, pretrainKeys.latest(runName));
+  return latest?.history[0]?.step ?? 0;
+}
+
+function kill(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+async function finalWeights(result: PretrainResult): Promise<Float32Array> {
+  const bytes = await getBytes(stack.s3, bucket, result.checkpoint.key);
+  if (!bytes) throw new Error(`missing ${result.checkpoint.key}`);
+  return readStateHeader(bytes).data;
+}
+
+beforeAll(async () => {
+  stack = await connectStack();
+  bucket = await freshBucket(stack.s3, 'pretrain');
+  await seedCorpus(stack.s3, { bucket, count: 150, testCount: 0, photos: false, bad: false });
+  await withWorkers(stack, ['orchestrator', 'io', 'cpu'], async () => {
+    const ingest = (await stack.client.workflow.execute('ingestWorkflow', {
+      taskQueue: TASK_QUEUES.orchestrator,
+      workflowId: `test-pretrain/${bucket}/ingest`,
+      args: [{ runName: 'data', config: IngestSchema.parse({ bucket, partitionTarget: 2 }) } satisfies IngestInput],
+    })) as IngestResult;
+    const prepare = (await stack.client.workflow.execute('prepareWorkflow', {
+      taskQueue: TASK_QUEUES.orchestrator,
+      workflowId: `test-pretrain/${bucket}/prepare`,
+      args: [
+        { runName: 'data', bucket, ingestSummaryKey: ingest.summaryKey, config: cfg.preprocess, maxPixels: 40_000_000, maxParallelShards: 2, shardsPerRun: 100 } satisfies PrepareInput,
+      ],
+    })) as PrepareResult;
+    datasetKey = prepare.datasetKey;
+    images = prepare.images;
+  });
+}, 600_000);
+
+afterAll(async () => {
+  if (bucket) await dropBucket(stack.s3, bucket);
+  await stack?.connection.close();
+});
+
+it('survives two SIGKILLs, a corrupt checkpoint and a Temporal restart, and ends where an uninterrupted run ends', async () => {
+  const stepsPerEpoch = Math.floor(images / cfg.train.batchSize);
+  const planned = stepsPerEpoch * cfg.train.epochs;
+
+  // Reference: uninterrupted, in-process GPU worker.
+  const reference = await withWorkers(stack, ['orchestrator', 'io', 'gpu'], async () => (await startPretrain('reference')).result() as Promise<PretrainResult>);
+  expect(reference.steps).toBe(planned);
+
+  const lost: number[] = [];
+  let fellBack = false;
+  const result = await withWorkers(stack, ['orchestrator', 'io'], async () => {
+    const handle = await startPretrain('crashed');
+    let liveStep = 0;
+    const log = (chunk: string) => {
+      for (const m of chunk.matchAll(/trainer: step (\d+)/g)) liveStep = Number(m[1]);
+      if (chunk.includes('fell back past')) fellBack = true;
+    };
+    process.env.SEERFLOW_TRAINER_VERBOSE = '1';
+    let gpu = spawnWorkerProcess('gpu', log);
+    // Kill 1: mid-epoch 1, at a step that is not a checkpoint boundary.
+    const kill1 = Math.floor(stepsPerEpoch / 2) + 1;
+    await waitUntil(async () => liveStep >= kill1, 300_000, `step ${kill1}`);
+    await kill(gpu);
+    lost.push(liveStep - (await committedStep('crashed')));
+    gpu = spawnWorkerProcess('gpu', log);
+
+    // Kill 2: mid-epoch 2; then corrupt the newest checkpoint while no worker runs.
+    const kill2 = stepsPerEpoch + Math.floor(stepsPerEpoch / 2) + 2;
+    await waitUntil(async () => liveStep >= kill2, 300_000, `step ${kill2}`);
+    await kill(gpu);
+    lost.push(liveStep - (await committedStep('crashed')));
+    const latest = (await getJson<LatestFile>(stack.s3, bucket, pretrainKeys.latest('crashed'))) as LatestFile;
+    const newest = latest.history[0];
+    expect(latest.history.length).toBeGreaterThan(1);
+    await stack.s3.send(new PutObjectCommand({ Bucket: bucket, Key: newest!.key, Body: Buffer.from('not a checkpoint any more') }));
+
+    // Restart Temporal (SQLite-persisted) while the run is in flight, then bring the worker back.
+    await stackDown(stack.settings, undefined, ['temporal']);
+    await stackUp(stack.settings);
+    gpu = spawnWorkerProcess('gpu', log);
+    try {
+      return (await handle.result()) as PretrainResult;
+    } finally {
+      delete process.env.SEERFLOW_TRAINER_VERBOSE;
+      await kill(gpu);
+    }
+  });
+
+  expect(result.steps).toBe(planned);
+  expect(fellBack).toBe(true);
+  for (const l of lost) expect(l).toBeLessThanOrEqual(INTERVAL);
+
+  // Every image of every epoch consumed exactly once, from the cursor logs of the committed history.
+  const logs = await listAll(stack.s3, bucket, `${pretrainKeys.root('crashed')}cursor-log/`);
+  const entries: CursorLogEntry[] = [];
+  for (const o of logs) entries.push(...((await getJson<{ entries: CursorLogEntry[] }>(stack.s3, bucket, o.key))?.entries ?? []));
+  entries.sort((a, b) => a.step - b.step);
+  expect(entries.map((e) => e.step)).toEqual(Array.from({ length: planned }, (_, i) => i));
+  for (let epoch = 0; epoch < cfg.train.epochs; epoch++) {
+    const consumed = entries.filter((e) => e.epoch === epoch).flatMap((e) => e.indices);
+    const order = permutation(images, 7, epoch);
+    expect(consumed).toEqual(Array.from(order.subarray(0, stepsPerEpoch * cfg.train.batchSize)));
+    expect(new Set(consumed).size).toBe(consumed.length);
+  }
+
+  // Same weights as the uninterrupted run (deterministic data order, crops and kernels).
+  const a = await finalWeights(reference);
+  const b = await finalWeights(result);
+  expect(b.length).toBe(a.length);
+  let maxDiff = 0;
+  for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs((a[i] as number) - (b[i] as number)));
+  process.stdout.write(`pretrain crash test: lost steps per kill ${JSON.stringify(lost)}, max |weight diff| ${maxDiff}\n`);
+  expect(maxDiff).toBeLessThanOrEqual(1e-5);
+});
