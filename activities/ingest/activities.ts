@@ -430,6 +430,9 @@ export function createIngestActivities(deps: IngestDeps) {
       }
       const reconciled = totals.listed === totals.accepted + totals.quarantined + totals.unchanged;
       const summaryKey = ingestKeys.summary(root);
+      // Incremental runs carry the previous index forward (oldest first, so a newer ETag of the same key wins when
+      // it is loaded into a map): the next run then compares against everything seen so far, not one run back.
+      if (cfg.previousManifest) shardIndex.unshift(...(await loadPrevious(cfg.previousManifest, cfg.bucket)).shards);
       const summary: IngestSummary & { shardIndex: typeof shardIndex } = {
         runName: input.runName,
         bucket: cfg.bucket,

@@ -125,6 +125,15 @@ describe('ingest workflow on the real stack', () => {
     const previous = new Set((await manifestOf(first.summaryKey)).accepted.map((e) => e.key));
     expect(accepted).toHaveLength(30);
     for (const e of accepted) expect(previous.has(e.key)).toBe(false);
+
+    // A third run with nothing new compares against everything seen so far, not only one run back.
+    const third = await withWorkers(stack, ['orchestrator', 'io'], () =>
+      runIngest('incremental-2', ingestConfig({ previousManifest: inc.summaryKey }))
+    );
+    expect(third.accepted).toBe(0);
+    expect(third.quarantined).toBe(0);
+    expect(third.unchanged).toBe(third.listed);
+    expect(third.listed).toBe(first.listed + 30);
   });
 
   it('fails fast with typed, non-retryable errors on bad input', async () => {

@@ -33,15 +33,15 @@ const cfg = loadConfig({
 });
 const INTERVAL = cfg.train.checkpointEverySteps;
 
-function job(runName: string): PretrainInput['job'] {
-  return { runName, bucket, datasetKey, seed: 7, regnet: cfg.model.regnet, swav: cfg.swav, optim: cfg.optim, train: cfg.train };
+function job(runName: string, epochs = cfg.train.epochs): PretrainInput['job'] {
+  return { runName, bucket, datasetKey, seed: 7, regnet: cfg.model.regnet, swav: cfg.swav, optim: cfg.optim, train: { ...cfg.train, epochs } };
 }
 
-function startPretrain(runName: string) {
+function startPretrain(runName: string, epochs?: number) {
   return stack.client.workflow.start('pretrainWorkflow', {
     taskQueue: TASK_QUEUES.orchestrator,
     workflowId: `test-pretrain/${bucket}/${runName}`,
-    args: [{ job: job(runName) } satisfies PretrainInput],
+    args: [{ job: job(runName, epochs) } satisfies PretrainInput],
   });
 }
 
@@ -164,4 +164,33 @@ it('survives two SIGKILLs, a corrupt checkpoint and a Temporal restart, and ends
   for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs((a[i] as number) - (b[i] as number)));
   process.stdout.write(`pretrain crash test: lost steps per kill ${JSON.stringify(lost)}, max |weight diff| ${maxDiff}\n`);
   expect(maxDiff).toBeLessThanOrEqual(1e-5);
+});
+
+it('pause stops training after a checkpoint, resume continues, cancel checkpoints before it ends', async () => {
+  await withWorkers(stack, ['orchestrator', 'io', 'gpu'], async () => {
+    // Long enough that pause and cancel land mid-run (cancellation reaches an activity with its next heartbeat).
+    const EPOCHS = 12;
+    const handle = await startPretrain('controlled', EPOCHS);
+    await waitUntil(async () => (await committedStep('controlled')) >= INTERVAL, 300_000, 'the first checkpoint');
+    await handle.signal('pause');
+    await waitUntil(async () => ((await handle.query('pretrainProgress')) as { paused: boolean }).paused, 30_000, 'paused');
+    // Paused: the segment checkpointed and stopped; nothing moves any more.
+    await waitUntil(async () => (await handle.describe()).raw.pendingActivities?.length === 0, 120_000, 'the segment to stop');
+    const atPause = await committedStep('controlled');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await committedStep('controlled')).toBe(atPause);
+    await handle.signal('resume');
+    const done = (await handle.result()) as PretrainResult;
+    expect(done.steps).toBe(Math.floor(images / cfg.train.batchSize) * EPOCHS);
+    expect(atPause).toBeLessThan(done.steps);
+
+    const cancelled = await startPretrain('cancelled', EPOCHS);
+    await waitUntil(async () => (await committedStep('cancelled')) >= INTERVAL, 300_000, 'the first checkpoint');
+    await cancelled.cancel();
+    await expect(cancelled.result()).rejects.toThrow();
+    expect((await cancelled.describe()).status.name).toBe('CANCELLED');
+    // The activity was allowed to finish its cancellation: the trainer wrote a checkpoint on the way out.
+    const latest = (await getJson<LatestFile>(stack.s3, bucket, pretrainKeys.latest('cancelled'))) as LatestFile;
+    expect(latest.history[0]!.step).toBeGreaterThanOrEqual(INTERVAL);
+  });
 });
