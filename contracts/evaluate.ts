@@ -1,0 +1,91 @@
+/**
+ * The evaluation stage's durable interface (issue #6): classification protocols, detection, and the report.
+ * Safe to import from workflows. Every number is reported per seed and as mean ± std over seeds.
+ */
+import type { OptimConfig, RegNetConfig, SwavConfig } from '../config/schema';
+import type { CheckpointPointer } from './pretrain';
+
+export type ClassificationProtocol = 'linear' | 'finetune' | 'lowshot-1' | 'lowshot-10';
+export type Initialisation = 'pretrained' | 'scratch';
+
+/** Mean and sample standard deviation over seeds, plus the per-seed values. */
+export interface SeedStat {
+  mean: number;
+  std: number;
+  values: number[];
+}
+
+export interface ClassificationRun {
+  protocol: ClassificationProtocol;
+  init: Initialisation;
+  seed: number;
+  /** fraction of the training labels used (1 for linear/finetune) */
+  labelFraction: number;
+  trainImages: number;
+  testImages: number;
+  epochs: number;
+  /** best test top-1 over epochs, in percent (SwAV's eval protocol reports the best epoch) */
+  top1: number;
+  /** test top-1 after the last epoch, in percent */
+  finalTop1: number;
+  /** per-epoch test top-1, for curves */
+  curve: number[];
+  /** S3 key of the class-balanced subset (key list) when labelFraction < 1 */
+  subsetKey?: string;
+  computeSeconds: number;
+}
+
+export interface DetectionRun {
+  init: Initialisation;
+  seed: number;
+  trainImages: number;
+  testImages: number;
+  epochs: number;
+  /** pycocotools order: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl */
+  stats: number[];
+  computeSeconds: number;
+}
+
+export interface EvaluationInput {
+  runName: string;
+  bucket: string;
+  checkpoint: CheckpointPointer;
+  regnet: RegNetConfig;
+  swav: SwavConfig;
+  optim: OptimConfig;
+  seeds: number[];
+  labelFractions: number[];
+  epochs: number;
+}
+
+export interface EvaluationResult {
+  runName: string;
+  checkpointKey: string;
+  classification: ClassificationRun[];
+  /** protocol -> init -> top-1 over seeds */
+  summary: Partial<Record<ClassificationProtocol, Partial<Record<Initialisation, SeedStat>>>>;
+  detection: DetectionRun[];
+  detectionSummary?: Partial<Record<Initialisation, { AP: SeedStat; AP50: SeedStat; AP75: SeedStat }>>;
+  /** S3 key of the evaluation JSON (claim check) */
+  resultKey: string;
+}
+
+/** What the report is built from; written by the pipeline at its end. */
+export interface ReportInput {
+  runName: string;
+  bucket: string;
+  /** S3 keys of the stage outputs (lineage) */
+  ingestSummaryKey: string;
+  datasetKey: string;
+  checkpointKey: string;
+  evaluationKey?: string;
+  configHash: string;
+  backend: string;
+}
+
+export const evaluateKeys = {
+  root: (runName: string) => `runs/${runName}/evaluate/`,
+  result: (runName: string) => `runs/${runName}/evaluate/evaluation.json`,
+  subset: (fraction: number, seed: number) => `labels/fashion-mnist/subsets/train-${Math.round(fraction * 1000) / 10}pct-seed${seed}.json`,
+  report: (runName: string) => `runs/${runName}/report/`,
+};
