@@ -11,6 +11,8 @@ bash scripts/bootstrap.sh --test || { echo "0 passed, 1 failed"; exit 1; }
 RESULTS="$ROOT/.seerflow/test-results"
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 export TF_CPP_MIN_LOG_LEVEL=2
+# Workers in tests log only errors (queue-specific workers warn that they poll only one kind of task).
+export SEERFLOW_LOG_LEVEL="${SEERFLOW_LOG_LEVEL:-ERROR}"
 npx --no-install jest --selectProjects unit --forceExit --json --outputFile="$RESULTS/unit.json" "$@"
 unit_rc=$?
 npx --no-install jest --selectProjects integration --runInBand --forceExit --json --outputFile="$RESULTS/integration.json" "$@"

@@ -3,6 +3,7 @@
  * quarantine shards, heartbeat a resume pointer), and reconcile everything into one summary.
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import {
   GetObjectCommand,
   ListObjectsV2Command,
@@ -267,6 +268,7 @@ export function createIngestActivities(deps: IngestDeps) {
         return { planKey, partitions: existing.ranges.length, fingerprint };
       }
       const signal = Context.current().cancellationSignal;
+      setMaxListeners(0, signal); // one listener per in-flight S3 request is expected, not a leak
       const perPrefix = Math.max(1, Math.ceil(cfg.partitionTarget / cfg.prefixes.length));
       const ranges: KeyRange[] = [];
       let requests = 0;
@@ -329,6 +331,7 @@ export function createIngestActivities(deps: IngestDeps) {
       }
       const ctx = Context.current();
       const signal = ctx.cancellationSignal;
+      setMaxListeners(0, signal); // one listener per in-flight S3 request is expected, not a leak
       const resumed = activityInfo().heartbeatDetails as PartitionProgress | undefined;
       const progress: PartitionProgress = resumed
         ? { ...resumed, listedInChunk: 0 }

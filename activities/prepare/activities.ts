@@ -3,6 +3,7 @@
  * bytes and the preprocessing config, so re-runs and later runs over the same manifests are cache hits.
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { GetObjectCommand, PutObjectCommand, type S3Client, type S3ServiceException } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import type { PreprocessConfig } from '../../config/schema';
@@ -130,6 +131,7 @@ export function createPrepareActivities(deps: PrepareDeps) {
       }
       const entries = parseJsonl<ManifestEntry>(Buffer.from(manifestBytes).toString('utf8'));
       const signal = Context.current().cancellationSignal;
+      setMaxListeners(0, signal); // one listener per in-flight S3 request is expected, not a leak
       const resumed = activityInfo().heartbeatDetails as ShardProgress | undefined;
       const progress: ShardProgress = resumed ?? { next: 0, parts: [], quarantined: [], images: 0, bytes: 0 };
       const idPrefix = manifestSha.slice(0, 12);
