@@ -5,7 +5,6 @@ import { Client, Connection } from '@temporalio/client';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/load';
 import type { SeerConfig } from '../config/schema';
-import { TASK_QUEUES } from '../contracts/task-queues';
 import { loadServiceSettings, PROJECT_ROOT, type ServiceSettings } from '../infra/settings';
 import { CliError, EXIT } from './exit-codes';
 
@@ -59,7 +58,7 @@ export async function connectClient(settings: ServiceSettings = loadServiceSetti
 export async function orchestratorHasPollers(client: Client, namespace: string): Promise<boolean> {
   const res = await client.workflowService.describeTaskQueue({
     namespace,
-    taskQueue: { name: TASK_QUEUES.orchestrator },
+    taskQueue: { name: loadServiceSettings().taskQueues.orchestrator },
     taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
   });
   const recent = Date.now() - 70_000;

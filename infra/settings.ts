@@ -3,6 +3,7 @@
  * Separate from the run config: the same run config works against the local stack, MinIO or AWS S3.
  */
 import path from 'node:path';
+import { DEFAULT_TASK_QUEUE_BASE, taskQueues, type TaskQueues } from '../contracts/task-queues';
 
 /** Repository root, both from sources (ts-jest) and from compiled `dist/`. */
 export const PROJECT_ROOT = path.resolve(__dirname, path.basename(path.dirname(__dirname)) === 'dist' ? '../..' : '..');
@@ -28,6 +29,8 @@ export interface ServiceSettings {
   };
   /** Project-local folder for the stack's binaries, data, logs and pid files. */
   stateDir: string;
+  /** Task queue names of this deployment (base from SEERFLOW_TASK_QUEUE_BASE). */
+  taskQueues: TaskQueues;
   ports: StackPorts;
 }
 
@@ -68,5 +71,6 @@ export function loadServiceSettings(env: NodeJS.ProcessEnv = process.env): Servi
     s3: { endpoint, region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1', forcePathStyle, credentials },
     stateDir: env.SEERFLOW_STATE_DIR ?? path.join(PROJECT_ROOT, '.seerflow'),
     ports,
+    taskQueues: taskQueues(env.SEERFLOW_TASK_QUEUE_BASE || DEFAULT_TASK_QUEUE_BASE),
   };
 }

@@ -6,7 +6,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities';
-import { TASK_QUEUES, type TaskQueueName } from '../contracts/task-queues';
+import type { TaskQueueName } from '../contracts/task-queues';
 import { createS3Client } from '../infra/s3';
 import { loadServiceSettings, type ServiceSettings } from '../infra/settings';
 
@@ -46,7 +46,7 @@ export async function createWorkers(
     const base: WorkerOptions = {
       connection,
       namespace: settings.temporal.namespace,
-      taskQueue: TASK_QUEUES[queue],
+      taskQueue: settings.taskQueues[queue],
       shutdownGraceTime: grace,
     };
     if (queue === 'orchestrator') {

@@ -23,7 +23,7 @@ import type {
   PartitionInput,
   PartitionResult,
 } from '../contracts/ingest';
-import { TASK_QUEUES } from '../contracts/task-queues';
+import { siblingQueues } from '../contracts/task-queues';
 
 export interface IngestProgress {
   partitions: number;
@@ -39,7 +39,7 @@ export const ingestProgressQuery = defineQuery<IngestProgress>('ingestProgress')
 
 const ioActivities = (heartbeatTimeoutSeconds: number) =>
   proxyActivities<IngestActivities>({
-  taskQueue: TASK_QUEUES.io,
+  taskQueue: siblingQueues(workflowInfo().taskQueue).io,
   startToCloseTimeout: '6h',
   heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
   retry: {

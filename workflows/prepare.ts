@@ -2,11 +2,11 @@
  * Canonicalisation orchestration: one CPU activity per ingest manifest shard through a bounded window,
  * continue-as-new every `shardsPerRun` shards, then the dataset index.
  */
-import { continueAsNew, defineQuery, proxyActivities, setHandler, type RetryPolicy } from '@temporalio/workflow';
+import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { PrepareActivities } from '../activities/prepare/activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import type { CanonicalShardResult, PrepareInput, PrepareResult, PrepareState } from '../contracts/prepare';
-import { TASK_QUEUES } from '../contracts/task-queues';
+import { siblingQueues } from '../contracts/task-queues';
 
 export interface PrepareProgress {
   shards: number;
@@ -20,10 +20,16 @@ export interface PrepareProgress {
 export const prepareProgressQuery = defineQuery<PrepareProgress>('prepareProgress');
 
 const retry: RetryPolicy = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'CountsDoNotReconcile'] };
-const io = proxyActivities<PrepareActivities>({ taskQueue: TASK_QUEUES.io, startToCloseTimeout: '1h', heartbeatTimeout: '2m', retry });
-const cpu = proxyActivities<PrepareActivities>({ taskQueue: TASK_QUEUES.cpu, startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry });
+function activities() {
+  const q = siblingQueues(workflowInfo().taskQueue);
+  return {
+    io: proxyActivities<PrepareActivities>({ taskQueue: q.io, startToCloseTimeout: '1h', heartbeatTimeout: '2m', retry }),
+    cpu: proxyActivities<PrepareActivities>({ taskQueue: q.cpu, startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry }),
+  };
+}
 
 export async function prepareWorkflow(input: PrepareInput): Promise<PrepareResult> {
+  const { io, cpu } = activities();
   const state: PrepareState = input.resume ?? {
     plan: await io.planPrepare({
       bucket: input.bucket,

@@ -22,7 +22,7 @@ import type { PretrainActivities } from '../activities/pretrain/activities';
 import { ErrorType } from '../contracts/errors';
 import type { CheckpointPointer, PretrainInput, PretrainProgress, PretrainResult, SegmentResult } from '../contracts/pretrain';
 import { SEER_EPOCH } from '../contracts/search-attributes';
-import { TASK_QUEUES } from '../contracts/task-queues';
+import { siblingQueues } from '../contracts/task-queues';
 
 export const pretrainProgressQuery = defineQuery<PretrainProgress>('pretrainProgress');
 export const pauseSignal = defineSignal('pause');
@@ -32,11 +32,17 @@ export const checkpointCommittedSignal = defineSignal<[CheckpointPointer]>('chec
 /** Non-retryable causes, listed where the retry policy is. */
 const PRETRAIN_NON_RETRYABLE = [ErrorType.InvalidConfig, ErrorType.DatasetMissing, ErrorType.NonFiniteLoss, ErrorType.IncompatibleCheckpoint];
 
-const io = proxyActivities<PretrainActivities>({ taskQueue: TASK_QUEUES.io, startToCloseTimeout: '5m', retry: { maximumAttempts: 5, nonRetryableErrorTypes: PRETRAIN_NON_RETRYABLE } });
+function ioActivities() {
+  return proxyActivities<PretrainActivities>({
+    taskQueue: siblingQueues(workflowInfo().taskQueue).io,
+    startToCloseTimeout: '5m',
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: PRETRAIN_NON_RETRYABLE },
+  });
+}
 
 function gpuActivities(heartbeatTimeoutSeconds: number) {
   return proxyActivities<PretrainActivities>({
-    taskQueue: TASK_QUEUES.gpu,
+    taskQueue: siblingQueues(workflowInfo().taskQueue).gpu,
     startToCloseTimeout: '24h',
     heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, // the trainer checkpoints first
@@ -50,6 +56,7 @@ const SEGMENTS_PER_RUN = 200;
 export async function pretrainWorkflow(input: PretrainInput): Promise<PretrainResult> {
   const job = input.job;
   const gpu = gpuActivities(job.train.heartbeatTimeoutSeconds);
+  const io = ioActivities();
   const inspected = await io.inspectPretrain(job);
   const totalSteps = inspected.stepsPerEpoch * job.train.epochs;
   let pointer: CheckpointPointer | undefined = input.resume?.pointer ?? inspected.newest;

@@ -17,22 +17,25 @@ import {
   type ScheduledRunProgress,
   type ScheduledRunRecord,
 } from '../contracts/schedule';
-import { TASK_QUEUES } from '../contracts/task-queues';
+import { siblingQueues } from '../contracts/task-queues';
 import { seerPipelineWorkflow } from './pipeline';
 
 export const scheduledProgressQuery = defineQuery<ScheduledRunProgress>('scheduledProgress');
 
-const registry = proxyActivities<ScheduleActivities>({
-  taskQueue: TASK_QUEUES.io,
-  startToCloseTimeout: '2m',
-  retry: { initialInterval: '2s', maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
-});
+function registryActivities() {
+  return proxyActivities<ScheduleActivities>({
+    taskQueue: siblingQueues(workflowInfo().taskQueue).io,
+    startToCloseTimeout: '2m',
+    retry: { initialInterval: '2s', maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+  });
+}
 
 /** Same rule as `run.name` in config/schema.ts (the schema itself is not imported into the sandbox). */
 const RUN_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export async function scheduledPipelineWorkflow(input: ScheduledPipelineInput): Promise<ScheduledRunRecord> {
   const info = workflowInfo();
+  const registry = registryActivities();
   if (!SCHEDULE_ID_PATTERN.test(input.scheduleId)) {
     throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `invalid schedule ID "${input.scheduleId}"`, nonRetryable: true });
   }

@@ -3,7 +3,6 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
 import { workflowIds } from '../../contracts/pipeline';
-import { TASK_QUEUES } from '../../contracts/task-queues';
 import { loadServiceSettings } from '../../infra/settings';
 import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, spawnLocalWorkers, type ConfigCliOptions } from '../common';
 import { follow } from '../progress';
@@ -25,7 +24,7 @@ export function register(program: Command): void {
         }
         const workflowId = workflowIds.stage(cfg.run.name, 'ingest');
         const input: IngestInput = { runName: cfg.run.name, config: cfg.ingest };
-        await client.workflow.start('ingestWorkflow', { taskQueue: TASK_QUEUES.orchestrator, workflowId, args: [input], workflowIdConflictPolicy: 'USE_EXISTING' });
+        await client.workflow.start('ingestWorkflow', { taskQueue: settings.taskQueues.orchestrator, workflowId, args: [input], workflowIdConflictPolicy: 'USE_EXISTING' });
         process.stderr.write(`ingest ${workflowId}\nTemporal UI: ${workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId)}\n`);
         const result = await follow<IngestResult>(client, workflowId);
         if (opts.json) printJson(result);

@@ -4,12 +4,12 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { workflowIds, type PipelineInput, type PipelineResult } from '../../contracts/pipeline';
 import { SEER_RUN } from '../../contracts/search-attributes';
-import { TASK_QUEUES } from '../../contracts/task-queues';
 import { loadServiceSettings } from '../../infra/settings';
 import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, spawnLocalWorkers, type ConfigCliOptions } from '../common';
 import { EXIT } from '../exit-codes';
 import { follow } from '../progress';
 import { formatPipeline, workflowUiUrl } from '../summary';
+import { reportAfterRun } from './report';
 
 interface RunOptions extends ConfigCliOptions {
   detach?: boolean;
@@ -36,7 +36,7 @@ export function register(program: Command): void {
         }
         const input: PipelineInput = { config: cfg };
         await client.workflow.start('seerPipelineWorkflow', {
-          taskQueue: TASK_QUEUES.orchestrator,
+          taskQueue: settings.taskQueues.orchestrator,
           workflowId,
           args: [input],
           workflowIdConflictPolicy: 'USE_EXISTING',
@@ -53,6 +53,7 @@ export function register(program: Command): void {
           const result = await follow<PipelineResult>(client, workflowId);
           if (opts.json) printJson(result);
           else process.stdout.write(`${formatPipeline(result)}\nTemporal UI: ${url}\n`);
+          await reportAfterRun(client, workflowId, { result, config: cfg }, settings, opts.json);
         } catch (err) {
           if (err instanceof WorkflowFailedError) {
             // The useful message is the innermost cause (pipeline -> stage -> activity -> ApplicationFailure).

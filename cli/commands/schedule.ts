@@ -26,7 +26,6 @@ import {
   type ScheduledPipelineInput,
   type ScheduledRunRecord,
 } from '../../contracts/schedule';
-import { TASK_QUEUES } from '../../contracts/task-queues';
 import { createS3Client } from '../../infra/s3';
 import { loadServiceSettings, type ServiceSettings } from '../../infra/settings';
 import { addConfigOptions, configFromOptions, connectClient, printJson, type ConfigCliOptions } from '../common';
@@ -155,7 +154,7 @@ async function create(id: string, opts: CreateOptions): Promise<void> {
         action: {
           type: 'startWorkflow',
           workflowType: SCHEDULE_WORKFLOW_TYPE,
-          taskQueue: TASK_QUEUES.orchestrator,
+          taskQueue: loadServiceSettings().taskQueues.orchestrator,
           workflowId: scheduleWorkflowId(id),
           args: [scheduleInput(id, cfg)],
         },

@@ -6,7 +6,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { IngestSchema, type IngestConfig } from '../../config/schema';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
-import { TASK_QUEUES } from '../../contracts/task-queues';
 import { seedCorpus } from '../../infra/corpus/seed';
 import { connectStack, dropBucket, freshBucket, listAll, readTree, spawnWorkerProcess, waitUntil, withWorkers, type Stack } from './harness';
 
@@ -30,7 +29,7 @@ function config(): IngestConfig {
 function start(runName: string) {
   const input: IngestInput = { runName, config: config() };
   return stack.client.workflow.start('ingestWorkflow', {
-    taskQueue: TASK_QUEUES.orchestrator,
+    taskQueue: stack.settings.taskQueues.orchestrator,
     workflowId: `test-crash/${bucket}/${runName}`,
     args: [input],
   });

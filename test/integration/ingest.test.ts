@@ -7,7 +7,6 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { IngestSchema, type IngestConfig } from '../../config/schema';
 import type { IngestInput, IngestResult, ManifestEntry, QuarantineEntry } from '../../contracts/ingest';
-import { TASK_QUEUES } from '../../contracts/task-queues';
 import { parseJsonl } from '../../activities/ingest/layout';
 import { compareKeys } from '../../activities/ingest/key-order';
 import { getJson, getText } from '../../infra/s3';
@@ -25,7 +24,7 @@ function ingestConfig(over: Partial<IngestConfig> = {}): IngestConfig {
 async function runIngest(runName: string, config: IngestConfig): Promise<IngestResult> {
   const input: IngestInput = { runName, config };
   return stack.client.workflow.execute('ingestWorkflow', {
-    taskQueue: TASK_QUEUES.orchestrator,
+    taskQueue: stack.settings.taskQueues.orchestrator,
     workflowId: `test-ingest/${bucket}/${runName}`,
     args: [input],
   });
@@ -92,7 +91,7 @@ describe('ingest workflow on the real stack', () => {
     const again = await withWorkers(stack, ['orchestrator', 'io'], async () => {
       const input: IngestInput = { runName: 'full', config: ingestConfig() };
       return stack.client.workflow.execute('ingestWorkflow', {
-        taskQueue: TASK_QUEUES.orchestrator,
+        taskQueue: stack.settings.taskQueues.orchestrator,
         workflowId: `test-ingest/${bucket}/full-again`,
         args: [input],
       }) as Promise<IngestResult>;

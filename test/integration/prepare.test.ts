@@ -11,7 +11,6 @@ import { parseJsonl } from '../../activities/ingest/layout';
 import { IngestSchema, PreprocessSchema } from '../../config/schema';
 import type { IngestInput, IngestResult, ManifestEntry, QuarantineEntry } from '../../contracts/ingest';
 import type { CanonicalShardResult, DatasetIndex, PrepareInput, PrepareResult } from '../../contracts/prepare';
-import { TASK_QUEUES } from '../../contracts/task-queues';
 import { seedCorpus } from '../../infra/corpus/seed';
 import { getBytes, getJson, getText } from '../../infra/s3';
 import { connectStack, dropBucket, freshBucket, withWorkers, type Stack } from './harness';
@@ -39,7 +38,7 @@ beforeAll(async () => {
   const cfg = IngestSchema.parse({ bucket, partitionTarget: 3, manifestShardSize: 40 });
   ingest = await withWorkers(stack, ['orchestrator', 'io'], () =>
     stack.client.workflow.execute('ingestWorkflow', {
-      taskQueue: TASK_QUEUES.orchestrator,
+      taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: `test-prepare/${bucket}/ingest`,
       args: [{ runName: 'p1', config: cfg } satisfies IngestInput],
     })
@@ -54,7 +53,7 @@ afterAll(async () => {
 async function runPrepare(runName: string): Promise<PrepareResult> {
   return withWorkers(stack, ['orchestrator', 'io', 'cpu'], () =>
     stack.client.workflow.execute('prepareWorkflow', {
-      taskQueue: TASK_QUEUES.orchestrator,
+      taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: `test-prepare/${bucket}/${runName}`,
       args: [prepareInput(runName)],
     })

@@ -12,7 +12,6 @@ import { IngestSchema } from '../../config/schema';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
 import type { PrepareInput, PrepareResult } from '../../contracts/prepare';
 import { pretrainKeys, type PretrainInput, type PretrainResult } from '../../contracts/pretrain';
-import { TASK_QUEUES } from '../../contracts/task-queues';
 import { readStateHeader } from '../../engine/state';
 import { permutation } from '../../ml/rng';
 import type { LatestFile } from '../../activities/pretrain/checkpoints';
@@ -39,7 +38,7 @@ function job(runName: string, epochs = cfg.train.epochs): PretrainInput['job'] {
 
 function startPretrain(runName: string, epochs?: number) {
   return stack.client.workflow.start('pretrainWorkflow', {
-    taskQueue: TASK_QUEUES.orchestrator,
+    taskQueue: stack.settings.taskQueues.orchestrator,
     workflowId: `test-pretrain/${bucket}/${runName}`,
     args: [{ job: job(runName, epochs) } satisfies PretrainInput],
   });
@@ -70,12 +69,12 @@ beforeAll(async () => {
   await seedCorpus(stack.s3, { bucket, count: 150, testCount: 0, photos: false, bad: false });
   await withWorkers(stack, ['orchestrator', 'io', 'cpu'], async () => {
     const ingest = (await stack.client.workflow.execute('ingestWorkflow', {
-      taskQueue: TASK_QUEUES.orchestrator,
+      taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: `test-pretrain/${bucket}/ingest`,
       args: [{ runName: 'data', config: IngestSchema.parse({ bucket, partitionTarget: 2 }) } satisfies IngestInput],
     })) as IngestResult;
     const prepare = (await stack.client.workflow.execute('prepareWorkflow', {
-      taskQueue: TASK_QUEUES.orchestrator,
+      taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: `test-pretrain/${bucket}/prepare`,
       args: [
         { runName: 'data', bucket, ingestSummaryKey: ingest.summaryKey, config: cfg.preprocess, maxPixels: 40_000_000, maxParallelShards: 2, shardsPerRun: 100 } satisfies PrepareInput,
