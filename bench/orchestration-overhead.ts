@@ -2,7 +2,7 @@
  * Orchestration overhead of the `tiny` pipeline: how much of the wall time is spent with no activity running
  * (workflow tasks, scheduling, queue latency, child-workflow starts), measured from the workflow histories.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/orchestration-overhead.js [--runs 1]
+ *   npx tsc -p tsconfig.json && node dist/bench/orchestration-overhead.js [--runs 1] [--set key=value ...]
  *
  * Needs the local stack (`seerflow stack up`); seeds the demo corpus into bucket `seerflow` if it is missing.
  * Writes bench/results/orchestration-overhead-<date>.json.
@@ -62,7 +62,9 @@ function unionLength(intervals: Interval[]): number {
 }
 
 async function main(): Promise<void> {
-  const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] || 1) || 1;
+  const argv = process.argv.slice(2);
+  const runs = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) || 1 : 1;
+  const overrides = argv.flatMap((a, i) => (a === '--set' && argv[i + 1] ? [argv[i + 1] as string] : []));
   const settings = loadServiceSettings();
   const s3 = createS3Client(settings.s3);
   await ensureBucket(s3, 'seerflow');
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
   try {
     for (let r = 0; r < runs; r++) {
       const runName = `overhead-${Date.now().toString(36)}`;
-      const config = loadConfig({ preset: 'tiny', set: [`run.name=${runName}`] });
+      const config = loadConfig({ preset: 'tiny', set: [`run.name=${runName}`, ...overrides] });
       const id = `seerflow/${runName}`;
       const t0 = Date.now();
       const result = (await client.workflow.execute('seerPipelineWorkflow', {
@@ -141,7 +143,7 @@ async function main(): Promise<void> {
   }
   const out = {
     bench: 'orchestration-overhead',
-    command: 'node dist/bench/orchestration-overhead.js',
+    command: `node dist/bench/orchestration-overhead.js ${argv.join(' ')}`.trim(),
     definition: 'overhead = (pipeline wall time - time during which at least one activity was running) / pipeline wall time',
     goal: '<= 5 %',
     machine: { cpus: os.cpus().length, loadavg: os.loadavg(), node: process.version },

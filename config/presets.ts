@@ -23,7 +23,7 @@ export const PRESETS = {
       freezePrototypesIters: 20,
     },
     optim: { baseLr: 0.3, finalLr: 0.0003, warmupEpochs: 0, weightDecay: 1e-6 },
-    train: { epochs: 2, batchSize: 32, checkpointEverySteps: 10, keepCheckpoints: 3, segmentSteps: 50 },
+    train: { epochs: 2, batchSize: 32, checkpointEverySteps: 10, keepCheckpoints: 3, segmentSteps: 500 },
     eval: { seeds: [0, 1, 2], labelFractions: [0.01, 0.1], epochs: 5 },
   },
   'seer-256gf': {

@@ -6,6 +6,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities';
+import { stopAllTrainers } from '../activities/pretrain/activities';
 import type { TaskQueueName } from '../contracts/task-queues';
 import { createS3Client } from '../infra/s3';
 import { loadServiceSettings, type ServiceSettings } from '../infra/settings';
@@ -69,6 +70,13 @@ export async function createWorkers(
 export async function runWorkers(opts: WorkerSetOptions): Promise<void> {
   const { workers, connection, clientConnection } = await createWorkers(opts);
   opts.log?.(`workers polling: ${workers.map((w) => w.options.taskQueue).join(', ')}`);
+  // Temporal's runtime starts draining on these signals; training checkpoints and stops right away as well.
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      const n = stopAllTrainers();
+      if (n > 0) opts.log?.(`${sig}: asked ${n} trainer(s) to checkpoint and stop`);
+    });
+  }
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {

@@ -39,6 +39,21 @@ export interface SegmentHeartbeat {
 
 export const checkpointSignalName = 'checkpointCommitted';
 
+/** Trainer processes of this worker, so a shutdown can ask each to checkpoint and stop at once. */
+const liveTrainers = new Set<ChildProcess>();
+let shuttingDown = false;
+
+/**
+ * Called by the worker on SIGTERM/SIGINT: every running trainer commits a checkpoint at its current step and stops;
+ * the attempt then fails with a retryable `WorkerShutdown`, and the retry (on any worker) resumes from that
+ * checkpoint. Without this the trainer would keep computing through the shutdown grace period only to be cancelled.
+ */
+export function stopAllTrainers(): number {
+  shuttingDown = true;
+  for (const child of liveTrainers) child.send?.({ type: 'stop' });
+  return liveTrainers.size;
+}
+
 export function createPretrainActivities(deps: PretrainDeps) {
   const script = deps.trainerScript ?? path.join(PROJECT_ROOT, 'dist', 'activities', 'pretrain', 'trainer-process.js');
   const grace = (deps.stopGraceSeconds ?? 60) * 1000;
@@ -80,6 +95,8 @@ export function createPretrainActivities(deps: PretrainDeps) {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         env: { ...process.env, TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? '1', TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
       });
+      liveTrainers.add(child);
+      if (shuttingDown) child.send({ type: 'stop' });
       let beat: SegmentHeartbeat = { step: resumeFrom?.step ?? 0, ...(resumeFrom ? { pointer: resumeFrom, cursor: resumeFrom.cursor } : {}) };
       heartbeat(beat);
       const keepAlive = setInterval(() => heartbeat(beat), 5000); // liveness while a checkpoint uploads
@@ -113,7 +130,15 @@ export function createPretrainActivities(deps: PretrainDeps) {
                 break;
               case 'stopped':
                 if (killTimer) clearTimeout(killTimer);
-                reject(new CancelledFailure(`training stopped at step ${msg.pointer?.step ?? beat.step} after checkpointing`));
+                if (stopping) reject(new CancelledFailure(`training stopped at step ${msg.pointer?.step ?? beat.step} after checkpointing`));
+                else {
+                  reject(
+                    ApplicationFailure.retryable(
+                      `worker shutting down: checkpoint committed at step ${msg.pointer?.step ?? beat.step}; the retry resumes from it`,
+                      'WorkerShutdown'
+                    )
+                  );
+                }
                 break;
               case 'error':
                 reject(
@@ -132,6 +157,7 @@ export function createPretrainActivities(deps: PretrainDeps) {
           child.send({ type: 'run', job: { ...job, ...(resumeFrom ? { resumeFrom } : {}) }, attempt: info.attempt });
         });
       } finally {
+        liveTrainers.delete(child);
         clearInterval(keepAlive);
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }
