@@ -56,6 +56,12 @@ export interface EvaluationInput {
   seeds: number[];
   labelFractions: number[];
   epochs: number;
+  /** canonical shorter side of the pretraining data (preprocess.shortSide); the labelled images get the same. @default 256 */
+  shortSide?: number;
+  /** canonical JPEG quality (preprocess.jpegQuality). @default 90 */
+  jpegQuality?: number;
+  /** classification batch size. @default 256 (the reference's) */
+  batchSize?: number;
 }
 
 export interface EvaluationResult {

@@ -1,0 +1,163 @@
+/**
+ * Evaluation activities. `runClassification` (GPU queue) trains in a child process (classify-process.ts) and
+ * relays it: a heartbeat per committed epoch carries the pointer to that epoch's checkpoint, so a retry resumes
+ * after the last committed epoch; cancellation asks the child to stop after its current epoch. The others (I/O
+ * queue) prepare the labelled data, draw class-balanced subsets and write the summary.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
+import { ErrorType } from '../../contracts/errors';
+import { evaluateKeys, type ClassificationRun, type EvaluationResult } from '../../contracts/evaluate';
+import { SEED_LAYOUT } from '../../infra/corpus/seed';
+import { getJson, putJson } from '../../infra/s3';
+import { PROJECT_ROOT } from '../../infra/settings';
+import { summarizeClassification } from '../../ml/stats';
+import type { ClassifierMessage } from './classify-process';
+import { buildEvalData, readLabels, type EvalDataRef } from './eval-data';
+import { classificationFingerprint, classifierRunDir, type ClassificationJob, type ClassifierPointer } from './jobs';
+import { classBalancedSubset, type LabelSubset } from './subsets';
+
+export interface EvaluateDeps {
+  s3: S3Client;
+  /** Path of the compiled classifier script; defaults to dist/activities/evaluate/classify-process.js. */
+  classifierScript?: string;
+  /** Seconds the child gets to finish its epoch after a stop request before it is killed. */
+  stopGraceSeconds?: number;
+}
+
+/** Heartbeat details of runClassification. */
+export interface ClassificationHeartbeat {
+  epochsDone: number;
+  pointer?: ClassifierPointer;
+  loss?: number;
+  top1?: number;
+}
+
+export interface SummarizeInput {
+  runName: string;
+  bucket: string;
+  checkpointKey: string;
+  runs: ClassificationRun[];
+}
+
+export function createEvaluateActivities(deps: EvaluateDeps) {
+  const script = deps.classifierScript ?? path.join(PROJECT_ROOT, 'dist', 'activities', 'evaluate', 'classify-process.js');
+  const grace = (deps.stopGraceSeconds ?? 120) * 1000;
+
+  return {
+    /** Canonical packs of the labelled train and test splits (cached by labels and canonical settings). */
+    async prepareEvalData(input: { bucket: string; shortSide: number; jpegQuality: number }): Promise<EvalDataRef> {
+      const beat = setInterval(() => heartbeat(), 5000);
+      try {
+        return await buildEvalData(deps.s3, { ...input, onProgress: (done, total) => heartbeat({ done, total }) });
+      } catch (err) {
+        if ((err as Error).message.includes('not found') || (err as Error).message.startsWith('no labelled')) {
+          throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: (err as Error).message, nonRetryable: true });
+        }
+        throw err;
+      } finally {
+        clearInterval(beat);
+      }
+    },
+
+    /** Draw (or find) the class-balanced subset of `fraction` of the train labels for `seed`; stored as a key list. */
+    async buildLabelSubset(input: { bucket: string; fraction: number; seed: number }): Promise<{ key: string; images: number; perClass: number }> {
+      const key = evaluateKeys.subset(input.fraction, input.seed);
+      const { lines, sha256 } = await readLabels(deps.s3, input.bucket, SEED_LAYOUT.trainLabelsKey).catch((err: Error) => {
+        throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: err.message, nonRetryable: true });
+      });
+      const existing = await getJson<LabelSubset>(deps.s3, input.bucket, key);
+      // Same labels, fraction and seed draw the same keys: an existing subset is reused, never resampled.
+      if (existing && existing.labelsSha256 === sha256 && existing.fraction === input.fraction && existing.seed === input.seed) {
+        return { key, images: existing.keys.length, perClass: existing.perClass };
+      }
+      const subset = classBalancedSubset(lines, input.fraction, input.seed, sha256);
+      await putJson(deps.s3, input.bucket, key, subset);
+      return { key, images: subset.keys.length, perClass: subset.perClass };
+    },
+
+    /** Train and test one classifier (protocol x init x seed) in a child process; resumes after the last epoch. */
+    async runClassification(job: ClassificationJob): Promise<ClassificationRun> {
+      // A finished run is a cache hit; checked here so it costs no child process.
+      const fingerprint = classificationFingerprint(job);
+      const done = await getJson<ClassificationRun & { fingerprint: string; losses?: number[] }>(deps.s3, job.bucket, `${classifierRunDir(job, fingerprint)}result.json`);
+      if (done?.fingerprint === fingerprint) {
+        const { fingerprint: _f, losses: _l, ...run } = done;
+        return run;
+      }
+      if (!existsSync(script)) throw new Error(`classifier script ${script} is missing; build with \`npx tsc\``);
+      const ctx = Context.current();
+      const last = activityInfo().heartbeatDetails as ClassificationHeartbeat | undefined;
+      const child: ChildProcess = fork(script, [], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: { ...process.env, TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? '1', TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
+      });
+      let beat: ClassificationHeartbeat = { epochsDone: last?.pointer?.epochsDone ?? 0, ...(last?.pointer ? { pointer: last.pointer } : {}) };
+      heartbeat(beat);
+      const keepAlive = setInterval(() => heartbeat(beat), 5000); // liveness while data loads or an epoch runs
+      try {
+        return await new Promise<ClassificationRun>((resolve, reject) => {
+          let stopping = false;
+          let killTimer: NodeJS.Timeout | undefined;
+          ctx.cancelled.catch(() => {
+            stopping = true;
+            child.send?.({ type: 'stop' });
+            killTimer = setTimeout(() => child.kill('SIGKILL'), grace);
+          });
+          child.on('message', (msg: ClassifierMessage) => {
+            switch (msg.type) {
+              case 'epoch':
+                beat = { epochsDone: msg.pointer.epochsDone, pointer: msg.pointer, loss: msg.loss, top1: msg.top1 };
+                heartbeat(beat);
+                break;
+              case 'done':
+                resolve(msg.result);
+                break;
+              case 'stopped':
+                if (killTimer) clearTimeout(killTimer);
+                reject(new CancelledFailure(`classification stopped after epoch ${msg.pointer?.epochsDone ?? 0}`));
+                break;
+              case 'error':
+                reject(
+                  msg.errorType
+                    ? ApplicationFailure.create({ type: msg.errorType, message: msg.message, nonRetryable: msg.nonRetryable })
+                    : new Error(`classifier failed: ${msg.message}`)
+                );
+                break;
+            }
+          });
+          child.on('exit', (code, signal) => {
+            if (killTimer) clearTimeout(killTimer);
+            if (stopping) reject(new CancelledFailure(`classification stopped (exit ${code ?? signal})`));
+            else reject(new Error(`classifier exited unexpectedly (code ${code}, signal ${signal})`)); // no-op if settled
+          });
+          child.send({ type: 'run', job, ...(last?.pointer ? { resume: last.pointer } : {}) });
+        });
+      } finally {
+        clearInterval(keepAlive);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
+    },
+
+    /** Mean ± std over seeds per protocol and initialisation; writes `evaluateKeys.result(runName)`. */
+    async summarizeEvaluation(input: SummarizeInput): Promise<EvaluationResult> {
+      const order = (r: ClassificationRun) => `${r.protocol}/${r.init}/${String(r.seed).padStart(6, '0')}`;
+      const classification = [...input.runs].sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+      const result: EvaluationResult = {
+        runName: input.runName,
+        checkpointKey: input.checkpointKey,
+        classification,
+        summary: summarizeClassification(classification),
+        detection: [],
+        resultKey: evaluateKeys.result(input.runName),
+      };
+      await putJson(deps.s3, input.bucket, result.resultKey, result);
+      return result;
+    },
+  };
+}
+
+export type EvaluateActivities = ReturnType<typeof createEvaluateActivities>;

@@ -1,0 +1,114 @@
+/**
+ * Evaluation stage (issue #6): the classification protocols of SwAV's evaluation scripts on the labelled data,
+ * for the pretrained checkpoint and for a scratch initialisation, over every seed; then mean ± std per
+ * protocol and initialisation. Runs are sequential on the GPU queue (one accelerator); each resumes after its
+ * last committed epoch on retry, and a finished run is a cache hit, so re-running the stage redoes nothing.
+ */
+import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { EvaluateActivities } from '../activities/evaluate/activities';
+import type { ClassificationJob } from '../activities/evaluate/jobs';
+import { ErrorType } from '../contracts/errors';
+import type { ClassificationProtocol, ClassificationRun, EvaluationInput, EvaluationResult, Initialisation } from '../contracts/evaluate';
+import { siblingQueues } from '../contracts/task-queues';
+
+/** What `evaluateProgress` answers. */
+export interface EvaluateProgress {
+  runName: string;
+  /** classification runs finished */
+  done: number;
+  total: number;
+  /** the run in progress, e.g. `lowshot-1/pretrained/seed1` */
+  current?: string;
+  /** finished runs' best top-1, for live tables */
+  finished: { protocol: ClassificationProtocol; init: Initialisation; seed: number; top1: number }[];
+}
+
+export const evaluateProgressQuery = defineQuery<EvaluateProgress>('evaluateProgress');
+
+const EVAL_NON_RETRYABLE = [ErrorType.InvalidConfig, ErrorType.InvalidInput, ErrorType.DatasetMissing, ErrorType.NonFiniteLoss, ErrorType.IncompatibleCheckpoint, ErrorType.CheckpointMissing];
+
+function ioActivities() {
+  return proxyActivities<EvaluateActivities>({
+    taskQueue: siblingQueues(workflowInfo().taskQueue).io,
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: '2m',
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: EVAL_NON_RETRYABLE },
+  });
+}
+
+/** One classification run's activity, with a deterministic activity ID. */
+function classify(id: string) {
+  return proxyActivities<EvaluateActivities>({
+    taskQueue: siblingQueues(workflowInfo().taskQueue).gpu,
+    activityId: id,
+    startToCloseTimeout: '24h',
+    heartbeatTimeout: '10m', // one heartbeat per epoch plus a 5 s keep-alive from the parent process
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10, nonRetryableErrorTypes: EVAL_NON_RETRYABLE },
+  }).runClassification;
+}
+
+/**
+ * The low-shot protocol each configured label fraction runs as: the nearer (log scale) of 1% and 10%; the first
+ * fraction per protocol wins; fractions of 1 or more are no low-shot run.
+ */
+export function lowShotPlan(fractions: readonly number[]): { protocol: 'lowshot-1' | 'lowshot-10'; fraction: number }[] {
+  const out: { protocol: 'lowshot-1' | 'lowshot-10'; fraction: number }[] = [];
+  for (const f of fractions) {
+    if (!(f > 0 && f < 1)) continue;
+    const protocol = Math.abs(Math.log(f / 0.01)) <= Math.abs(Math.log(f / 0.1)) ? 'lowshot-1' : 'lowshot-10';
+    if (!out.some((p) => p.protocol === protocol)) out.push({ protocol, fraction: f });
+  }
+  return out.sort((a, b) => a.fraction - b.fraction);
+}
+
+/** Every (protocol, fraction) of an evaluation, in run order. */
+export function classificationPlan(input: Pick<EvaluationInput, 'labelFractions'>): { protocol: ClassificationProtocol; fraction: number }[] {
+  return [{ protocol: 'linear', fraction: 1 }, { protocol: 'finetune', fraction: 1 }, ...lowShotPlan(input.labelFractions)];
+}
+
+export const INITIALISATIONS: Initialisation[] = ['pretrained', 'scratch'];
+
+export async function evaluateWorkflow(input: EvaluationInput): Promise<EvaluationResult> {
+  const plan = classificationPlan(input);
+  const progress: EvaluateProgress = { runName: input.runName, done: 0, total: plan.length * INITIALISATIONS.length * input.seeds.length, finished: [] };
+  setHandler(evaluateProgressQuery, () => progress);
+  const io = ioActivities();
+
+  const data = await io.prepareEvalData({ bucket: input.bucket, shortSide: input.shortSide ?? 256, jpegQuality: input.jpegQuality ?? 90 });
+  const subsets = new Map<string, string>();
+  for (const { fraction } of plan.filter((p) => p.fraction < 1)) {
+    for (const seed of input.seeds) subsets.set(`${fraction}/${seed}`, (await io.buildLabelSubset({ bucket: input.bucket, fraction, seed })).key);
+  }
+
+  const runs: ClassificationRun[] = [];
+  for (const { protocol, fraction } of plan) {
+    for (const init of INITIALISATIONS) {
+      for (const seed of input.seeds) {
+        const id = `classify/${protocol}/${init}/seed${seed}`;
+        progress.current = `${protocol}/${init}/seed${seed}`;
+        const subsetKey = subsets.get(`${fraction}/${seed}`);
+        const job: ClassificationJob = {
+          runName: input.runName,
+          bucket: input.bucket,
+          checkpoint: input.checkpoint,
+          regnet: input.regnet,
+          swav: input.swav,
+          epochs: input.epochs,
+          protocol,
+          init,
+          seed,
+          fraction,
+          batchSize: input.batchSize ?? 256,
+          data,
+          ...(subsetKey ? { subsetKey } : {}),
+        };
+        const run = await classify(id)(job);
+        runs.push(run);
+        progress.done++;
+        progress.finished.push({ protocol, init, seed, top1: run.top1 });
+      }
+    }
+  }
+  delete progress.current;
+  return io.summarizeEvaluation({ runName: input.runName, bucket: input.bucket, checkpointKey: input.checkpoint.key, runs });
+}
