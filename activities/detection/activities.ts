@@ -1,0 +1,168 @@
+/**
+ * Detection benchmark activity. `runDetection` trains a detector (pretrained or scratch trunk) on the detection
+ * dataset and scores the test split with COCO AP, in a child process (trainer-process.ts) it relays: heartbeats
+ * carry `{phase, epoch, step, pointer}` (the newest per-epoch checkpoint), a retry resumes from the pointer in its
+ * heartbeat details (or the run's latest.json), and cancellation stops the trainer at the next step.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
+import { ErrorType } from '../../contracts/errors';
+import { detectionKeys, writeDetectionDataset, type DetectionDatasetOptions, type DetectionManifest } from '../../infra/detection/build-dataset';
+import { FashionMnistMissingError } from '../../infra/corpus/fashion-mnist';
+import { PhotosMissingError } from '../../infra/corpus/photos';
+import { getJson } from '../../infra/s3';
+import { PROJECT_ROOT } from '../../infra/settings';
+import type { DetectionTrainerCommand, DetectionTrainerMessage } from './trainer-process';
+import type { DetectionCheckpointPointer, DetectionHeartbeat, DetectionJob, DetectionRunResult } from './types';
+
+/** Dependencies of {@link createDetectionActivities}. */
+export interface DetectionDeps {
+  s3: S3Client;
+  /** Compiled trainer script; defaults to dist/activities/detection/trainer-process.js. */
+  trainerScript?: string;
+}
+
+/** Default location of the compiled trainer. */
+export const DETECTION_TRAINER_SCRIPT = path.join(PROJECT_ROOT, 'dist', 'activities', 'detection', 'trainer-process.js');
+
+/** Options of {@link runDetectionProcess}. */
+export interface RunDetectionProcessOptions {
+  script?: string;
+  /** Checkpoint a previous attempt committed (its heartbeat). */
+  resumeFrom?: DetectionCheckpointPointer;
+  attempt?: number;
+  /** Every message of the trainer, in order. */
+  onMessage?: (msg: DetectionTrainerMessage) => void;
+  /** Settles (either way) when the run must stop; the trainer stops at its next step. */
+  cancelled?: Promise<unknown>;
+  /** Milliseconds the trainer gets to stop before it is killed. @default 30000 */
+  stopGraceMs?: number;
+}
+
+/**
+ * Fork the trainer for `job` and resolve with its result. Failures the trainer marks non-retryable come back as
+ * ApplicationFailures of their type; a stop request ends in a CancelledFailure.
+ */
+export function runDetectionProcess(job: DetectionJob, opts: RunDetectionProcessOptions = {}): Promise<DetectionRunResult> {
+  const script = opts.script ?? DETECTION_TRAINER_SCRIPT;
+  if (!existsSync(script)) return Promise.reject(new Error(`detection trainer ${script} is missing; build with \`npx tsc -p tsconfig.json\``));
+  const child: ChildProcess = fork(script, [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? '1', TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
+  });
+  return new Promise<DetectionRunResult>((resolve, reject) => {
+    let stopping = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const stop = () => {
+      if (stopping || !child.connected) return;
+      stopping = true;
+      child.send?.({ type: 'stop' } satisfies DetectionTrainerCommand);
+      killTimer = setTimeout(() => child.kill('SIGKILL'), opts.stopGraceMs ?? 30_000);
+    };
+    opts.cancelled?.then(stop, stop);
+    child.on('message', (msg: DetectionTrainerMessage) => {
+      opts.onMessage?.(msg);
+      switch (msg.type) {
+        case 'done':
+          resolve(msg.result);
+          break;
+        case 'stopped':
+          reject(new CancelledFailure(`detection training stopped after epoch ${msg.pointer?.epoch ?? 0}`));
+          break;
+        case 'error':
+          reject(
+            msg.errorType
+              ? ApplicationFailure.create({ type: msg.errorType, message: msg.message, nonRetryable: msg.nonRetryable })
+              : new Error(`detection trainer failed: ${msg.message}`)
+          );
+          break;
+        default:
+          break;
+      }
+    });
+    child.on('exit', (code, signal) => {
+      if (killTimer) clearTimeout(killTimer);
+      // No-ops when a message already settled the promise.
+      if (stopping) reject(new CancelledFailure(`detection training stopped (trainer exit ${code ?? signal})`));
+      else reject(new Error(`detection trainer exited unexpectedly (code ${code}, signal ${signal})`));
+    });
+    child.send({ type: 'run', job, attempt: opts.attempt ?? 1, ...(opts.resumeFrom ? { resumeFrom: opts.resumeFrom } : {}) } satisfies DetectionTrainerCommand);
+  }).finally(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+}
+
+/**
+ * The detection activities: `buildDetectionDataset` (I/O: run it on the `io` queue) and `runDetection` (training:
+ * the `gpu` queue).
+ */
+export function createDetectionActivities(deps: DetectionDeps) {
+  return {
+    /**
+     * Write the detection dataset to `s3://bucket/detection/<version>/` unless it is already complete
+     * (idempotent; same options, same bytes) and return its manifest (`manifest.prefix` is the `datasetPrefix`).
+     */
+    async buildDetectionDataset(input: { bucket: string } & DetectionDatasetOptions): Promise<DetectionManifest> {
+      const { bucket, ...opts } = input;
+      heartbeat({ done: 0 });
+      try {
+        const r = await writeDetectionDataset(deps.s3, bucket, opts, { onProgress: (done, total) => heartbeat({ done, total }) });
+        return r.manifest;
+      } catch (err) {
+        if (err instanceof RangeError) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: err.message, nonRetryable: true });
+        // Missing Debian data packages: a retry on this worker cannot help.
+        if (err instanceof FashionMnistMissingError || err instanceof PhotosMissingError) {
+          throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: err.message, nonRetryable: true });
+        }
+        throw err;
+      }
+    },
+
+    /**
+     * Train and evaluate one detector (one init, one seed). Heartbeats every 5 s at least; resumes from the
+     * checkpoint named in its heartbeat details. Give it a heartbeat timeout of a minute or more.
+     */
+    async runDetection(job: DetectionJob): Promise<DetectionRunResult> {
+      const prefix = job.datasetPrefix.endsWith('/') ? job.datasetPrefix : `${job.datasetPrefix}/`;
+      // Fail fast (non-retryable) before forking when the dataset is absent.
+      if (!(await getJson(deps.s3, job.bucket, detectionKeys.manifest(prefix)))) {
+        throw ApplicationFailure.create({
+          type: ErrorType.DatasetMissing,
+          message: `detection dataset s3://${job.bucket}/${detectionKeys.manifest(prefix)} not found; build it with \`seerflow detection build\``,
+          nonRetryable: true,
+        });
+      }
+      const info = activityInfo();
+      const ctx = Context.current();
+      const last = info.heartbeatDetails as DetectionHeartbeat | undefined;
+      let beat: DetectionHeartbeat = { phase: 'starting', epoch: last?.pointer?.epoch ?? 0, step: last?.pointer?.step ?? 0, ...(last?.pointer ? { pointer: last.pointer } : {}) };
+      heartbeat(beat);
+      const keepAlive = setInterval(() => heartbeat(beat), 5000); // liveness while data loads or a checkpoint uploads
+      try {
+        return await runDetectionProcess(job, {
+          ...(deps.trainerScript ? { script: deps.trainerScript } : {}),
+          ...(last?.pointer ? { resumeFrom: last.pointer } : {}),
+          attempt: info.attempt,
+          cancelled: ctx.cancelled,
+          onMessage: (msg) => {
+            if (msg.type === 'progress') {
+              beat = { ...beat, phase: msg.phase, epoch: msg.epoch, step: msg.step, loss: msg.loss, lr: msg.lr, imagesPerSec: msg.imagesPerSec };
+              heartbeat(beat);
+            } else if (msg.type === 'checkpoint') {
+              beat = { ...beat, phase: 'training', epoch: msg.pointer.epoch, step: msg.pointer.step, pointer: msg.pointer };
+              heartbeat(beat);
+            }
+          },
+        });
+      } finally {
+        clearInterval(keepAlive);
+      }
+    },
+  };
+}
+
+/** The activity functions, for `proxyActivities<DetectionActivities>()`. */
+export type DetectionActivities = ReturnType<typeof createDetectionActivities>;
