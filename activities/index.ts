@@ -5,6 +5,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { createIngestActivities } from './ingest/activities';
+import { createEvaluateActivities } from './evaluate/activities';
 import { createPrepareActivities } from './prepare/activities';
 import { createPretrainActivities } from './pretrain/activities';
 import { createScheduleActivities } from './schedule/activities';
@@ -18,6 +19,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   const prepare = createPrepareActivities({ s3: deps.s3 });
   const pretrain = createPretrainActivities({ s3: deps.s3, ...(deps.client ? { client: deps.client } : {}) });
+  const evaluate = createEvaluateActivities({ s3: deps.s3 });
   return {
     io: {
       ...createIngestActivities({ s3: deps.s3 }),
@@ -26,9 +28,12 @@ export function createActivities(deps: ActivityDeps) {
       readPrepareSlice: prepare.readPrepareSlice,
       finalizePrepare: prepare.finalizePrepare,
       inspectPretrain: pretrain.inspectPretrain,
+      prepareEvalData: evaluate.prepareEvalData,
+      buildLabelSubset: evaluate.buildLabelSubset,
+      summarizeEvaluation: evaluate.summarizeEvaluation,
     },
     cpu: { canonicalizeShard: prepare.canonicalizeShard },
-    gpu: { trainSegment: pretrain.trainSegment },
+    gpu: { trainSegment: pretrain.trainSegment, runClassification: evaluate.runClassification },
   };
 }
 

@@ -1,5 +1,6 @@
 /** Human-readable end-of-run summaries. */
 import type { IngestResult } from '../contracts/ingest';
+import { formatEvaluation } from './eval-table';
 import type { PipelineResult } from '../contracts/pipeline';
 import type { PrepareResult } from '../contracts/prepare';
 import type { PretrainResult } from '../contracts/pretrain';
@@ -42,7 +43,7 @@ export function formatPipeline(r: PipelineResult): string {
       return `  ${name.padEnd(11)} ${s.status}${secs}`;
     })
     .join('\n');
-  return `pipeline ${r.runName}\n${stages}\n${formatIngest(r.ingest)}\n${formatPrepare(r.prepare)}\n${formatPretrain(r.pretrain)}`;
+  return `pipeline ${r.runName}\n${stages}\n${formatIngest(r.ingest)}\n${formatPrepare(r.prepare)}\n${formatPretrain(r.pretrain)}${r.evaluate ? `\n${formatEvaluation(r.evaluate)}` : ''}`;
 }
 
 export function workflowUiUrl(uiUrl: string, namespace: string, workflowId: string): string {

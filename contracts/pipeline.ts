@@ -1,5 +1,6 @@
 /** The pipeline's durable interface: workflow IDs, progress shape. Safe to import from workflows. */
 import type { SeerConfig } from '../config/schema';
+import type { EvaluationResult } from './evaluate';
 import type { IngestResult } from './ingest';
 import type { PrepareResult } from './prepare';
 import type { PretrainResult } from './pretrain';
@@ -35,6 +36,8 @@ export interface PipelineResult {
   ingest: IngestResult;
   prepare: PrepareResult;
   pretrain: PretrainResult;
+  /** absent when `eval.enabled` is false */
+  evaluate?: EvaluationResult;
   stages: Record<StageName, StageProgress>;
 }
 

@@ -2,5 +2,6 @@
 export { ingestWorkflow, ingestPartitionWorkflow, ingestProgressQuery } from './ingest';
 export { prepareWorkflow, prepareProgressQuery } from './prepare';
 export { pretrainWorkflow, pretrainProgressQuery, pauseSignal, resumeSignal, checkpointCommittedSignal } from './pretrain';
+export { evaluateWorkflow, evaluateProgressQuery } from './evaluate';
 export { seerPipelineWorkflow, pipelineProgressQuery } from './pipeline';
 export { scheduledPipelineWorkflow, scheduledProgressQuery } from './scheduled';

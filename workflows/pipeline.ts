@@ -6,11 +6,13 @@ import { defineQuery, executeChild, setHandler, upsertSearchAttributes } from '@
 import type { IngestResult } from '../contracts/ingest';
 import { STAGES, workflowIds, type PipelineInput, type PipelineProgress, type PipelineResult, type StageName } from '../contracts/pipeline';
 import { SEER_RUN, SEER_STAGE } from '../contracts/search-attributes';
+import { evaluateWorkflow } from './evaluate';
 import { ingestWorkflow } from './ingest';
 import { prepareWorkflow } from './prepare';
 import { pretrainWorkflow } from './pretrain';
 import type { PretrainResult } from '../contracts/pretrain';
 import type { PrepareResult } from '../contracts/prepare';
+import type { EvaluationResult } from '../contracts/evaluate';
 
 export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');
 
@@ -89,9 +91,30 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
       ],
     })
   );
-  // Evaluation is added by its own issue; until then it is reported as not built.
-  progress.stages.evaluate.status = 'not-built';
+  let evaluate: EvaluationResult | undefined;
+  if (cfg.eval.enabled) {
+    evaluate = await stage('evaluate', () =>
+      executeChild(evaluateWorkflow, {
+        workflowId: workflowIds.stage(runName, 'evaluate'),
+        args: [
+          {
+            runName,
+            bucket: cfg.ingest.bucket,
+            checkpoint: pretrain.checkpoint,
+            regnet: cfg.model.regnet,
+            swav: cfg.swav,
+            optim: cfg.optim,
+            seeds: cfg.eval.seeds,
+            labelFractions: cfg.eval.labelFractions,
+            epochs: cfg.eval.epochs,
+            shortSide: cfg.preprocess.shortSide,
+            jpegQuality: cfg.preprocess.jpegQuality,
+          },
+        ],
+      })
+    );
+  } else progress.stages.evaluate.status = 'not-built'; // disabled by config: reported like a stage that does not run
   progress.stage = 'done';
   upsertSearchAttributes([{ key: SEER_STAGE, value: 'done' }]);
-  return { runName, ingest, prepare, pretrain, stages: progress.stages };
+  return { runName, ingest, prepare, pretrain, ...(evaluate ? { evaluate } : {}), stages: progress.stages };
 }

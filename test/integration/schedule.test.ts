@@ -48,7 +48,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   }
 }
 
-const smallTraining = ['--set', 'train.epochs=1', '--set', 'train.batchSize=16', '--set', 'train.checkpointEverySteps=2', '--set', 'train.segmentSteps=50'];
+const smallTraining = ['--set', 'train.epochs=1', '--set', 'train.batchSize=16', '--set', 'train.checkpointEverySteps=2', '--set', 'train.segmentSteps=50', '--set', 'eval.enabled=false'];
 
 /** Triggers the schedule through the CLI and waits for the run it started. */
 async function triggerAndWait(id: string): Promise<{ workflowId: string; record: ScheduledRunRecord }> {

@@ -1,0 +1,130 @@
+/**
+ * `seerflow eval <checkpointKey>`: evaluate any SwAV checkpoint in the bucket with the classification protocols
+ * (linear, fine-tune, low-shot; pretrained vs scratch, every seed), follow the progress, print the table.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { Command } from 'commander';
+import type { SeerConfig } from '../../config/schema';
+import type { EvaluationInput, EvaluationResult } from '../../contracts/evaluate';
+import { workflowIds } from '../../contracts/pipeline';
+import type { CheckpointPointer } from '../../contracts/pretrain';
+import { SEER_RUN } from '../../contracts/search-attributes';
+import { createS3Client, getBytes, getJson } from '../../infra/s3';
+import { loadServiceSettings } from '../../infra/settings';
+import type { EvaluateProgress } from '../../workflows/evaluate';
+import { formatEvaluation } from '../eval-table';
+import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, spawnLocalWorkers, type ConfigCliOptions } from '../common';
+import { CliError, EXIT } from '../exit-codes';
+import { workflowUiUrl } from '../summary';
+
+interface EvalOptions extends ConfigCliOptions {
+  json?: boolean;
+  workers: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The pointer of a checkpoint key: from its run's latest.json when listed there, else from the object itself. */
+async function checkpointPointer(bucket: string, key: string): Promise<CheckpointPointer> {
+  const s3 = createS3Client(loadServiceSettings().s3);
+  const run = /^runs\/([^/]+)\/pretrain\/checkpoints\//.exec(key)?.[1];
+  if (run) {
+    const latest = await getJson<{ history?: CheckpointPointer[] }>(s3, bucket, `runs/${run}/pretrain/checkpoints/latest.json`);
+    const known = latest?.history?.find((p) => p.key === key);
+    if (known) return known;
+  }
+  const bytes = await getBytes(s3, bucket, key);
+  if (!bytes) throw new CliError(`checkpoint s3://${bucket}/${key} not found`, EXIT.usage);
+  const step = Number(/step-(\d+)/.exec(key)?.[1] ?? 0);
+  return { key, step, cursor: { epoch: 0, position: 0 }, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, loss: Number.NaN, backend: 'unknown' };
+}
+
+/** The evaluation input for `cfg` (the same mapping as the pipeline's evaluate stage). */
+export function evaluationInput(cfg: SeerConfig, runName: string, checkpoint: CheckpointPointer): EvaluationInput {
+  return {
+    runName,
+    bucket: cfg.ingest.bucket,
+    checkpoint,
+    regnet: cfg.model.regnet,
+    swav: cfg.swav,
+    optim: cfg.optim,
+    seeds: cfg.eval.seeds,
+    labelFractions: cfg.eval.labelFractions,
+    epochs: cfg.eval.epochs,
+    shortSide: cfg.preprocess.shortSide,
+    jpegQuality: cfg.preprocess.jpegQuality,
+  };
+}
+
+export function register(program: Command): void {
+  addConfigOptions(
+    program
+      .command('eval')
+      .description('evaluate a SwAV checkpoint: linear, fine-tune and low-shot classification, pretrained vs scratch')
+      .argument('<checkpointKey>', 'S3 key of an engine state, e.g. runs/demo/pretrain/checkpoints/step-00000126-a1.state')
+  )
+    .option('--json', 'print the result as JSON')
+    .option('--no-workers', 'do not start local workers when none are polling')
+    .action(async (checkpointKey: string, opts: EvalOptions) => {
+      const cfg = configFromOptions(opts);
+      // Results go under runs/<name>/evaluate/; by default the run that wrote the checkpoint.
+      const runName = opts.name ?? /^runs\/([^/]+)\//.exec(checkpointKey)?.[1] ?? cfg.run.name;
+      const checkpoint = await checkpointPointer(cfg.ingest.bucket, checkpointKey);
+      const settings = loadServiceSettings();
+      const { client, connection } = await connectClient(settings);
+      const workflowId = workflowIds.stage(runName, 'evaluate');
+      let workers: ReturnType<typeof spawnLocalWorkers> | undefined;
+      try {
+        if (opts.workers && !(await orchestratorHasPollers(client, settings.temporal.namespace))) {
+          const log = path.join(settings.stateDir, 'logs', 'workers.log');
+          process.stderr.write(`no workers polling; starting local workers (log: ${log})\n`);
+          workers = spawnLocalWorkers(log);
+        }
+        const handle = await client.workflow.start('evaluateWorkflow', {
+          taskQueue: settings.taskQueues.orchestrator,
+          workflowId,
+          args: [evaluationInput(cfg, runName, checkpoint)],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          typedSearchAttributes: [{ key: SEER_RUN, value: runName }],
+        });
+        const url = workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId);
+        process.stderr.write(`evaluation ${workflowId} of ${checkpointKey} (preset ${cfg.preset})\nTemporal UI: ${url}\n`);
+        let closed = false;
+        const result = handle.result() as Promise<EvaluationResult>;
+        result.then(
+          () => (closed = true),
+          () => (closed = true)
+        );
+        let last = '';
+        while (!closed) {
+          const p = (await handle.query<EvaluateProgress>('evaluateProgress').catch(() => undefined)) as EvaluateProgress | undefined;
+          const line = p ? `evaluate ${p.done}/${p.total}${p.current ? `: ${p.current}` : ''}` : '';
+          if (line && line !== last) process.stderr.write(`${line}\n`);
+          last = line || last;
+          await Promise.race([sleep(2000), result.catch(() => undefined)]);
+        }
+        try {
+          const r = await result;
+          if (opts.json) printJson(r);
+          else process.stdout.write(`${formatEvaluation(r)}\nTemporal UI: ${url}\n`);
+        } catch (err) {
+          if (err instanceof WorkflowFailedError) {
+            let root = err.cause as (Error & { type?: string; cause?: unknown }) | undefined;
+            while (root?.cause instanceof Error) root = root.cause as Error & { type?: string; cause?: unknown };
+            process.stderr.write(`evaluation failed: ${root?.message ?? err.message}${root?.type ? ` [${root.type}]` : ''}\nsee ${url}\n`);
+            process.exitCode = EXIT.failure;
+            return;
+          }
+          throw err;
+        }
+      } finally {
+        if (workers) {
+          workers.kill('SIGTERM');
+          await new Promise((r) => workers?.once('exit', r));
+        }
+        await connection.close();
+      }
+    });
+}
