@@ -148,6 +148,7 @@ export function createIngestActivities(deps: IngestDeps) {
         );
         return res.Body ? await res.Body.transformToByteArray() : new Uint8Array();
       } catch (err) {
+        if (signal?.aborted) throwIfCancelled(signal); // an aborted request surfaces as the cancellation it is
         const status = s3Status(err);
         if (status === 404 || status === 412 || (err as Error).name === 'NoSuchKey') return 'vanished';
         return classifyS3Error(err, bucket);
@@ -190,6 +191,7 @@ export function createIngestActivities(deps: IngestDeps) {
           { abortSignal: signal }
         );
       } catch (err) {
+        if (signal.aborted) throwIfCancelled(signal);
         classifyS3Error(err, bucket);
       }
       const objects: ListedObject[] = [];
@@ -341,9 +343,14 @@ export function createIngestActivities(deps: IngestDeps) {
 
       let pending: ListedObject[] = [];
       const commitChunk = async (objects: ListedObject[]) => {
+        let validated = 0;
         const verdicts = await mapLimited(objects, cfg.validateConcurrency, async (obj) => {
           if (previous && previous.get(obj.key) === obj.etag) return 'unchanged' as const;
-          return validateObject(obj, read, cfg, probe);
+          const verdict = await validateObject(obj, read, cfg, probe);
+          // Liveness while a large chunk validates (the SDK throttles the actual sends); the details still name
+          // only the last committed chunk, so a retry never skips uncommitted work.
+          heartbeat({ ...progress, listedInChunk: ++validated });
+          return verdict;
         });
         const accepted: ManifestEntry[] = [];
         const quarantined: QuarantineEntry[] = [];
