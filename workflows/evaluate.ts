@@ -42,7 +42,7 @@ function classify(id: string) {
     taskQueue: siblingQueues(workflowInfo().taskQueue).gpu,
     activityId: id,
     startToCloseTimeout: '24h',
-    heartbeatTimeout: '10m', // one heartbeat per epoch plus a 5 s keep-alive from the parent process
+    heartbeatTimeout: '2m', // the parent process heartbeats every 5 s (and per epoch): a dead worker shows within 2 min
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10, nonRetryableErrorTypes: EVAL_NON_RETRYABLE },
   }).runClassification;
 }
