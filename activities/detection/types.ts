@@ -119,13 +119,16 @@ export function seedStat(values: readonly number[]): SeedStat {
   return { mean, std: n > 1 ? Math.sqrt(ss / (n - 1)) : 0, values: [...values] };
 }
 
-/** `EvaluationResult.detectionSummary`: per init, AP / AP50 / AP75 over seeds (seed order), in percent. */
+/**
+ * `EvaluationResult.detectionSummary`: per init, AP / AP50 / AP75 over seeds (seed order), as fractions like
+ * `DetectionRun.stats` (the report scales by 100).
+ */
 export function summarizeDetection(runs: readonly DetectionRun[]): NonNullable<EvaluationResult['detectionSummary']> {
   const out: NonNullable<EvaluationResult['detectionSummary']> = {};
   for (const init of ['pretrained', 'scratch'] as const) {
     const list = runs.filter((r) => r.init === init).sort((a, b) => a.seed - b.seed);
     if (list.length === 0) continue;
-    const pick = (i: number) => seedStat(list.map((r) => 100 * (r.stats[i] ?? 0)));
+    const pick = (i: number) => seedStat(list.map((r) => r.stats[i] ?? 0));
     out[init] = { AP: pick(0), AP50: pick(1), AP75: pick(2) };
   }
   return out;

@@ -167,7 +167,7 @@ export function register(program: Command): void {
       if (o.json) return printJson(doc);
       const lines = [`detection ${prefix} (${o.epochs} epochs, seeds ${o.seeds.join(',')})`, `  init        ${COCO_STAT_NAMES.slice(0, 3).map((n) => n.padStart(13)).join('')}`];
       for (const [init, s] of Object.entries(summary)) {
-        const f = (x: SeedStat) => `${x.mean.toFixed(1)} ± ${x.std.toFixed(1)}`.padStart(13);
+        const f = (x: SeedStat) => `${(100 * x.mean).toFixed(1)} ± ${(100 * x.std).toFixed(1)}`.padStart(13);
         lines.push(`  ${init.padEnd(11)} ${f(s.AP)}${f(s.AP50)}${f(s.AP75)}`);
       }
       process.stdout.write(`${lines.join('\n')}\n`);

@@ -6,13 +6,13 @@ function run(init: DetectionRun['init'], seed: number, ap: number, ap50: number,
 }
 
 describe('detection summary', () => {
-  it('gives mean and sample std (n - 1) per init, in percent, in seed order', () => {
+  it('gives mean and sample std (n - 1) per init, as fractions, in seed order', () => {
     const s = summarizeDetection([run('scratch', 2, 0.3, 0.5, 0.2), run('scratch', 0, 0.1, 0.3, 0.0), run('scratch', 1, 0.2, 0.4, 0.1), run('pretrained', 0, 0.25, 0.5, 0.1)]);
-    expect(s.scratch?.AP.values.map((v) => Math.round(v * 1e9) / 1e9)).toEqual([10, 20, 30]);
-    expect(s.scratch?.AP.mean).toBeCloseTo(20, 10);
-    expect(s.scratch?.AP.std).toBeCloseTo(10, 10);
-    expect(s.scratch?.AP50.mean).toBeCloseTo(40, 10);
-    expect(s.pretrained?.AP).toEqual({ mean: 25, std: 0, values: [25] });
+    expect(s.scratch?.AP.values).toEqual([0.1, 0.2, 0.3]);
+    expect(s.scratch?.AP.mean).toBeCloseTo(0.2, 12);
+    expect(s.scratch?.AP.std).toBeCloseTo(0.1, 12);
+    expect(s.scratch?.AP50.mean).toBeCloseTo(0.4, 12);
+    expect(s.pretrained?.AP).toEqual({ mean: 0.25, std: 0, values: [0.25] });
     expect(seedStat([1, 2, 3, 4]).std).toBeCloseTo(Math.sqrt(5 / 3), 12);
   });
 
