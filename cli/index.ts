@@ -8,7 +8,7 @@ import path from 'node:path';
 import { PROJECT_ROOT } from '../infra/settings';
 import { EXIT } from './exit-codes';
 
-const COMMAND_MODULES = ['stack', 'seed', 'ingest', 'run', 'status', 'pause', 'resume', 'cancel', 'schedule', 'config', 'plan', 'worker', 'report', 'eval'];
+const COMMAND_MODULES = ['stack', 'seed', 'ingest', 'run', 'status', 'pause', 'resume', 'cancel', 'schedule', 'config', 'plan', 'worker', 'report', 'eval', 'detection'];
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('seerflow')
