@@ -145,3 +145,21 @@ export interface IngestResult extends IngestCounts {
   manifestShards: number;
   coordinatorRuns: number;
 }
+
+export function emptyCounts(): IngestCounts {
+  return { listed: 0, accepted: 0, quarantined: 0, unchanged: 0, bytes: 0, quarantineByReason: {} };
+}
+
+/** Sum of two count records (reasons sorted, so summaries serialise identically). Pure: safe in workflows. */
+export function addCounts(a: IngestCounts, b: IngestCounts): IngestCounts {
+  const byReason = { ...a.quarantineByReason };
+  for (const [r, n] of Object.entries(b.quarantineByReason)) byReason[r] = (byReason[r] ?? 0) + n;
+  return {
+    listed: a.listed + b.listed,
+    accepted: a.accepted + b.accepted,
+    quarantined: a.quarantined + b.quarantined,
+    unchanged: a.unchanged + b.unchanged,
+    bytes: a.bytes + b.bytes,
+    quarantineByReason: Object.fromEntries(Object.entries(byReason).sort(([x], [y]) => (x < y ? -1 : 1))),
+  };
+}

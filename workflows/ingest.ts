@@ -14,6 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/ingest/activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
+import { addCounts, emptyCounts } from '../contracts/ingest';
 import type {
   IngestCoordinatorState,
   IngestCounts,
@@ -51,23 +52,6 @@ const ioActivities = (heartbeatTimeoutSeconds: number) =>
   },
   });
 
-function zeroCounts(): IngestCounts {
-  return { listed: 0, accepted: 0, quarantined: 0, unchanged: 0, bytes: 0, quarantineByReason: {} };
-}
-
-function add(a: IngestCounts, b: IngestCounts): IngestCounts {
-  const byReason = { ...a.quarantineByReason };
-  for (const [r, n] of Object.entries(b.quarantineByReason)) byReason[r] = (byReason[r] ?? 0) + n;
-  return {
-    listed: a.listed + b.listed,
-    accepted: a.accepted + b.accepted,
-    quarantined: a.quarantined + b.quarantined,
-    unchanged: a.unchanged + b.unchanged,
-    bytes: a.bytes + b.bytes,
-    quarantineByReason: byReason,
-  };
-}
-
 /** One partition: a child workflow so each partition is visible (and retryable) on its own in the UI. */
 export async function ingestPartitionWorkflow(input: PartitionInput): Promise<PartitionResult> {
   return ioActivities(input.config.heartbeatTimeoutSeconds).ingestPartition(input);
@@ -80,7 +64,7 @@ export async function ingestWorkflow(input: IngestInput): Promise<IngestResult> 
   const state: IngestCoordinatorState = input.resume ?? {
     plan: await io.planIngestPartitions({ runName: input.runName, config: cfg }),
     nextPartition: 0,
-    totals: zeroCounts(),
+    totals: emptyCounts(),
     cachedPartitions: 0,
     runsSoFar: 0,
   };
@@ -140,7 +124,7 @@ export async function ingestWorkflow(input: IngestInput): Promise<IngestResult> 
     if (inFlight.size === 0) break; // history budget for this run is spent: continue as new below
     const { index, result } = await Promise.race(inFlight.values());
     inFlight.delete(index);
-    state.totals = add(state.totals, result);
+    state.totals = addCounts(state.totals, result);
     if (result.cached) state.cachedPartitions++;
   }
 

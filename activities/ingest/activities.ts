@@ -15,6 +15,7 @@ import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat 
 import sharp from 'sharp';
 import type { IngestConfig } from '../../config/schema';
 import { ErrorType } from '../../contracts/errors';
+import { addCounts, emptyCounts } from '../../contracts/ingest';
 import type {
   IngestCounts,
   IngestResult,
@@ -54,22 +55,7 @@ export interface PartitionProgress {
   listedInChunk: number;
 }
 
-export function emptyCounts(): IngestCounts {
-  return { listed: 0, accepted: 0, quarantined: 0, unchanged: 0, bytes: 0, quarantineByReason: {} };
-}
-
-export function addCounts(a: IngestCounts, b: IngestCounts): IngestCounts {
-  const byReason = { ...a.quarantineByReason };
-  for (const [r, n] of Object.entries(b.quarantineByReason)) byReason[r] = (byReason[r] ?? 0) + n;
-  return {
-    listed: a.listed + b.listed,
-    accepted: a.accepted + b.accepted,
-    quarantined: a.quarantined + b.quarantined,
-    unchanged: a.unchanged + b.unchanged,
-    bytes: a.bytes + b.bytes,
-    quarantineByReason: Object.fromEntries(Object.entries(byReason).sort(([x], [y]) => (x < y ? -1 : 1))),
-  };
-}
+export { addCounts, emptyCounts };
 
 /** The part of the config that determines ingest outputs; a change invalidates cached partitions. */
 export function ingestFingerprint(cfg: IngestConfig): string {
