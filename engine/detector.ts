@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import type { RegNetConfig } from '../config/schema';
-import { regnetSpec, type RegNetBlockSpec, type RegNetSpec } from '../ml/regnet';
+import { regnetSpec, type RegNetSpec } from '../ml/regnet';
 import { initBackend, type BackendInfo, type InitBackendOptions } from './backend';
 import { conv2d, pointwiseConv, relu, RunningStatsCollector } from './native-ops';
 import { assignValues, ParamStore, type ParamEntry } from './params';
@@ -232,14 +232,6 @@ export function decodeDetections(heat: Float32Array, reg: Float32Array, g: HeadG
 // ---------------------------------------------------------------------------------------------------------------
 // The model.
 
-/** RegNetTrunk's private forward pieces; read through a cast so this file reuses the trunk's exact computation. */
-interface TrunkInternals {
-  stem: unknown;
-  blocks: { spec: RegNetBlockSpec }[];
-  applyConvBn(x: tf.Tensor4D, l: unknown, training: boolean, act: boolean, stats?: RunningStatsCollector): tf.Tensor4D;
-  applyBlock(x: tf.Tensor4D, blk: unknown, training: boolean, stats?: RunningStatsCollector): tf.Tensor4D;
-}
-
 interface HeadParams {
   latLast: tf.Variable;
   latLastB: tf.Variable;
@@ -335,15 +327,7 @@ export class Detector {
 
   /** Output of every trunk stage (NHWC), computed by the trunk's own block code. */
   stageFeatures(x: tf.Tensor4D, training: boolean, stats?: RunningStatsCollector): tf.Tensor4D[] {
-    const t = this.trunk as unknown as TrunkInternals;
-    let h = t.applyConvBn(x, t.stem, training, true, stats);
-    const out: tf.Tensor4D[] = [];
-    t.blocks.forEach((blk, i) => {
-      h = t.applyBlock(h, blk, training, stats);
-      const next = t.blocks[i + 1];
-      if (!next || next.spec.stage !== blk.spec.stage) out.push(h);
-    });
-    return out;
+    return this.trunk.stageFeatures(x, training, stats);
   }
 
   /** Heatmap logits [N, H, W, C] and regression [N, H, W, 4] of normalised NHWC images. */

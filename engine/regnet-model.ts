@@ -176,6 +176,25 @@ export class RegNetTrunk {
   forward(x: tf.Tensor4D, training: boolean, stats?: RunningStatsCollector): tf.Tensor2D {
     let h = this.applyConvBn(x, this.stem, training, true, stats);
     for (const blk of this.blocks) h = this.applyBlock(h, blk, training, stats);
+    return this.head(h);
+  }
+
+  /**
+   * The output map of every stage (NHWC, in stage order), for dense heads such as detection; same computation and
+   * BN semantics as {@link forward}.
+   */
+  stageFeatures(x: tf.Tensor4D, training: boolean, stats?: RunningStatsCollector): tf.Tensor4D[] {
+    let h = this.applyConvBn(x, this.stem, training, true, stats);
+    const out: tf.Tensor4D[] = [];
+    this.blocks.forEach((blk, i) => {
+      h = this.applyBlock(h, blk, training, stats);
+      const next = this.blocks[i + 1];
+      if (!next || next.spec.stage !== blk.spec.stage) out.push(h);
+    });
+    return out;
+  }
+
+  private head(h: tf.Tensor4D): tf.Tensor2D {
     const pooled = spatialMean(h);
     if (!this.fc) return pooled;
     return tf.add(matMul(pooled, this.fc.w as tf.Tensor2D), this.fc.b) as tf.Tensor2D;

@@ -85,6 +85,24 @@ describe('RegNetY trunk', () => {
     sF.dispose();
   });
 
+  it('stageFeatures gives one map per stage at the spec widths; the last one pooled equals forward', () => {
+    const spec = regnetSpec(Y_200MF);
+    const store = new ParamStore();
+    const trunk = new RegNetTrunk(spec, store);
+    trunk.init(5);
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const maps = trunk.stageFeatures(x, false);
+    expect(maps.map((m) => m.shape)).toEqual([
+      [2, 8, 8, 24],
+      [2, 4, 4, 56],
+      [2, 2, 2, 152],
+      [2, 1, 1, 368],
+    ]);
+    const pooled = tf.mean(maps[3] as tf.Tensor4D, [1, 2]);
+    expect(maxAbsDiff(pooled, trunk.forward(x, false))).toBeLessThan(1e-6);
+    store.dispose();
+  });
+
   it('SwAV model: head + prototypes counted, features unit length, prototypes normalised', () => {
     const spec = regnetSpec(W_TINY);
     const m = new SwavModel(spec, { hiddenDims: [24], headBatchNorm: true, featureDim: 8, prototypes: 10 });
