@@ -4,6 +4,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
+import { createDetectionActivities } from './detection/activities';
 import { createIngestActivities } from './ingest/activities';
 import { createEvaluateActivities } from './evaluate/activities';
 import { createPrepareActivities } from './prepare/activities';
@@ -20,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
   const prepare = createPrepareActivities({ s3: deps.s3 });
   const pretrain = createPretrainActivities({ s3: deps.s3, ...(deps.client ? { client: deps.client } : {}) });
   const evaluate = createEvaluateActivities({ s3: deps.s3 });
+  const detection = createDetectionActivities({ s3: deps.s3 });
   return {
     io: {
       ...createIngestActivities({ s3: deps.s3 }),
@@ -31,9 +33,10 @@ export function createActivities(deps: ActivityDeps) {
       prepareEvalData: evaluate.prepareEvalData,
       buildLabelSubset: evaluate.buildLabelSubset,
       summarizeEvaluation: evaluate.summarizeEvaluation,
+      buildDetectionDataset: detection.buildDetectionDataset,
     },
     cpu: { canonicalizeShard: prepare.canonicalizeShard },
-    gpu: { trainSegment: pretrain.trainSegment, runClassification: evaluate.runClassification },
+    gpu: { trainSegment: pretrain.trainSegment, runClassification: evaluate.runClassification, runDetection: detection.runDetection },
   };
 }
 

@@ -27,7 +27,8 @@ export const PRESETS = {
     // SwAV's batch-4096 LR (4.8 with LARS): at 0.3 the loss stayed at ln K (3.40) through 4 epochs (docs/evaluation.md).
     optim: { baseLr: 4.8, finalLr: 0.0048, warmupEpochs: 0, weightDecay: 1e-6 },
     train: { epochs: 10, batchSize: 32, checkpointEverySteps: 10, keepCheckpoints: 3, segmentSteps: 500 },
-    eval: { seeds: [0, 1, 2], labelFractions: [0.01, 0.1], epochs: 10 },
+    // Detection at half the benchmark's images and fewer epochs (docs/detection.md): ~30 s per run on 2 cores.
+    eval: { seeds: [0, 1, 2], labelFractions: [0.01, 0.1], epochs: 10, detection: { images: 500, epochs: 8 } },
   },
   'seer-256gf': {
     preset: 'seer-256gf',

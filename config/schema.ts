@@ -152,6 +152,16 @@ export const EvalSchema = z
     seeds: z.array(z.number().int()).min(1).default([0, 1, 2]),
     labelFractions: z.array(z.number().gt(0).max(1)).default([0.01, 0.1]),
     epochs: z.number().int().min(1).default(20),
+    detection: z
+      .object({
+        enabled: z.boolean().default(true).describe('run the detection benchmark (pretrained vs scratch trunk, every seed) after classification'),
+        images: z.number().int().min(1).max(100_000).default(1000).describe('training images of the copy-paste detection dataset'),
+        testImages: z.number().int().min(1).max(100_000).optional().describe('test images (default: images / 4)'),
+        size: z.number().int().min(16).max(1024).default(64).describe('detection image side in pixels'),
+        epochs: z.number().int().min(1).default(20).describe('detector training epochs'),
+        photos: z.number().int().min(1).optional().describe('use only the first N allow-listed photos as backgrounds (tests)'),
+      })
+      .prefault({}),
   })
   .prefault({});
 
@@ -176,3 +186,4 @@ export type SwavConfig = SeerConfig['swav'];
 export type OptimConfig = SeerConfig['optim'];
 export type TrainConfig = SeerConfig['train'];
 export type EvalConfig = SeerConfig['eval'];
+export type EvalDetectionConfig = EvalConfig['detection'];

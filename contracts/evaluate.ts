@@ -2,7 +2,7 @@
  * The evaluation stage's durable interface (issue #6): classification protocols, detection, and the report.
  * Safe to import from workflows. Every number is reported per seed and as mean ± std over seeds.
  */
-import type { OptimConfig, RegNetConfig, SwavConfig } from '../config/schema';
+import type { EvalDetectionConfig, OptimConfig, RegNetConfig, SeerConfig, SwavConfig } from '../config/schema';
 import type { CheckpointPointer } from './pretrain';
 
 export type ClassificationProtocol = 'linear' | 'finetune' | 'lowshot-1' | 'lowshot-10';
@@ -44,6 +44,24 @@ export interface DetectionRun {
   /** pycocotools order: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl */
   stats: number[];
   computeSeconds: number;
+  /** `detection/<version>/` the run trained and was scored on */
+  datasetPrefix?: string;
+  /** S3 key of the run's own result.json */
+  resultKey?: string;
+}
+
+/** What the evaluation stage needs to build the detection dataset and train the detectors. */
+export interface DetectionSettings {
+  images: number;
+  /** @default images / 4 */
+  testImages?: number;
+  /** image side in pixels. @default 64 */
+  size?: number;
+  epochs: number;
+  /** dataset seed (the detector seeds are `EvaluationInput.seeds`). @default 0 */
+  datasetSeed?: number;
+  /** only the first N background photos (tests) */
+  photos?: number;
 }
 
 export interface EvaluationInput {
@@ -62,6 +80,8 @@ export interface EvaluationInput {
   jpegQuality?: number;
   /** classification batch size. @default 256 (the reference's) */
   batchSize?: number;
+  /** the detection benchmark; absent: no detection runs */
+  detection?: DetectionSettings;
 }
 
 export interface EvaluationResult {
@@ -74,6 +94,35 @@ export interface EvaluationResult {
   detectionSummary?: Partial<Record<Initialisation, { AP: SeedStat; AP50: SeedStat; AP75: SeedStat }>>;
   /** S3 key of the evaluation JSON (claim check) */
   resultKey: string;
+}
+
+function detectionSettings(d: EvalDetectionConfig, datasetSeed: number): DetectionSettings {
+  return {
+    images: d.images,
+    size: d.size,
+    epochs: d.epochs,
+    datasetSeed,
+    ...(d.testImages !== undefined ? { testImages: d.testImages } : {}),
+    ...(d.photos !== undefined ? { photos: d.photos } : {}),
+  };
+}
+
+/** The evaluation stage's input for a resolved config: one mapping shared by the pipeline and `seerflow eval`. */
+export function evaluationInputFor(cfg: SeerConfig, runName: string, checkpoint: CheckpointPointer): EvaluationInput {
+  return {
+    runName,
+    bucket: cfg.ingest.bucket,
+    checkpoint,
+    regnet: cfg.model.regnet,
+    swav: cfg.swav,
+    optim: cfg.optim,
+    seeds: cfg.eval.seeds,
+    labelFractions: cfg.eval.labelFractions,
+    epochs: cfg.eval.epochs,
+    shortSide: cfg.preprocess.shortSide,
+    jpegQuality: cfg.preprocess.jpegQuality,
+    ...(cfg.eval.detection.enabled ? { detection: detectionSettings(cfg.eval.detection, cfg.run.seed) } : {}),
+  };
 }
 
 /** What the report is built from; written by the pipeline at its end. */

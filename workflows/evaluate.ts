@@ -1,26 +1,32 @@
 /**
  * Evaluation stage (issue #6): the classification protocols of SwAV's evaluation scripts on the labelled data,
- * for the pretrained checkpoint and for a scratch initialisation, over every seed; then mean ± std per
- * protocol and initialisation. Runs are sequential on the GPU queue (one accelerator); each resumes after its
- * last committed epoch on retry, and a finished run is a cache hit, so re-running the stage redoes nothing.
+ * for the pretrained checkpoint and for a scratch initialisation, over every seed; then the detection benchmark
+ * (same two initialisations, same seeds) when configured; then mean ± std per protocol and initialisation. Runs
+ * are sequential on the GPU queue (one accelerator); each resumes after its last committed epoch on retry, and a
+ * finished run is a cache hit, so re-running the stage redoes nothing.
  */
 import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { DetectionActivities } from '../activities/detection/activities';
+import type { DetectionJob } from '../activities/detection/types';
 import type { EvaluateActivities } from '../activities/evaluate/activities';
 import type { ClassificationJob } from '../activities/evaluate/jobs';
 import { ErrorType } from '../contracts/errors';
-import type { ClassificationProtocol, ClassificationRun, EvaluationInput, EvaluationResult, Initialisation } from '../contracts/evaluate';
+import type { ClassificationProtocol, ClassificationRun, DetectionRun, EvaluationInput, EvaluationResult, Initialisation } from '../contracts/evaluate';
 import { siblingQueues } from '../contracts/task-queues';
 
 /** What `evaluateProgress` answers. */
 export interface EvaluateProgress {
   runName: string;
-  /** classification runs finished */
+  /** classification and detection runs finished */
   done: number;
+  /** classification runs plus detection runs */
   total: number;
-  /** the run in progress, e.g. `lowshot-1/pretrained/seed1` */
+  /** the run in progress, e.g. `lowshot-1/pretrained/seed1` or `detection/scratch/seed0` */
   current?: string;
-  /** finished runs' best top-1, for live tables */
+  /** finished classification runs' best top-1, for live tables */
   finished: { protocol: ClassificationProtocol; init: Initialisation; seed: number; top1: number }[];
+  /** finished detection runs' COCO AP (0..1) */
+  finishedDetection: { init: Initialisation; seed: number; ap: number }[];
 }
 
 export const evaluateProgressQuery = defineQuery<EvaluateProgress>('evaluateProgress');
@@ -28,7 +34,7 @@ export const evaluateProgressQuery = defineQuery<EvaluateProgress>('evaluateProg
 const EVAL_NON_RETRYABLE = [ErrorType.InvalidConfig, ErrorType.InvalidInput, ErrorType.DatasetMissing, ErrorType.NonFiniteLoss, ErrorType.IncompatibleCheckpoint, ErrorType.CheckpointMissing];
 
 function ioActivities() {
-  return proxyActivities<EvaluateActivities>({
+  return proxyActivities<EvaluateActivities & DetectionActivities>({
     taskQueue: siblingQueues(workflowInfo().taskQueue).io,
     startToCloseTimeout: '30m',
     heartbeatTimeout: '2m',
@@ -36,15 +42,15 @@ function ioActivities() {
   });
 }
 
-/** One classification run's activity, with a deterministic activity ID. */
-function classify(id: string) {
-  return proxyActivities<EvaluateActivities>({
+/** The training activities (classification, detection) for one run, with a deterministic activity ID. */
+function gpuActivities(id: string) {
+  return proxyActivities<EvaluateActivities & DetectionActivities>({
     taskQueue: siblingQueues(workflowInfo().taskQueue).gpu,
     activityId: id,
     startToCloseTimeout: '24h',
     heartbeatTimeout: '2m', // the parent process heartbeats every 5 s (and per epoch): a dead worker shows within 2 min
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10, nonRetryableErrorTypes: EVAL_NON_RETRYABLE },
-  }).runClassification;
+  });
 }
 
 /**
@@ -70,7 +76,14 @@ export const INITIALISATIONS: Initialisation[] = ['pretrained', 'scratch'];
 
 export async function evaluateWorkflow(input: EvaluationInput): Promise<EvaluationResult> {
   const plan = classificationPlan(input);
-  const progress: EvaluateProgress = { runName: input.runName, done: 0, total: plan.length * INITIALISATIONS.length * input.seeds.length, finished: [] };
+  const detectionRuns = input.detection ? INITIALISATIONS.length * input.seeds.length : 0;
+  const progress: EvaluateProgress = {
+    runName: input.runName,
+    done: 0,
+    total: plan.length * INITIALISATIONS.length * input.seeds.length + detectionRuns,
+    finished: [],
+    finishedDetection: [],
+  };
   setHandler(evaluateProgressQuery, () => progress);
   const io = ioActivities();
 
@@ -102,13 +115,61 @@ export async function evaluateWorkflow(input: EvaluationInput): Promise<Evaluati
           data,
           ...(subsetKey ? { subsetKey } : {}),
         };
-        const run = await classify(id)(job);
+        const run = await gpuActivities(id).runClassification(job);
         runs.push(run);
         progress.done++;
         progress.finished.push({ protocol, init, seed, top1: run.top1 });
       }
     }
   }
+  const detection = input.detection ? await runDetectionBenchmark(input, input.detection, progress) : [];
   delete progress.current;
-  return io.summarizeEvaluation({ runName: input.runName, bucket: input.bucket, checkpointKey: input.checkpoint.key, runs });
+  return io.summarizeEvaluation({ runName: input.runName, bucket: input.bucket, checkpointKey: input.checkpoint.key, runs, detection });
+}
+
+/**
+ * The detection benchmark: build (or find) the dataset, then one detector per initialisation and seed. The
+ * dataset's name is a hash of its options, so every evaluation with the same settings shares one copy.
+ */
+async function runDetectionBenchmark(input: EvaluationInput, settings: NonNullable<EvaluationInput['detection']>, progress: EvaluateProgress): Promise<DetectionRun[]> {
+  progress.current = 'detection/dataset';
+  const manifest = await ioActivities().buildDetectionDataset({
+    bucket: input.bucket,
+    images: settings.images,
+    seed: settings.datasetSeed ?? 0,
+    ...(settings.testImages !== undefined ? { testImages: settings.testImages } : {}),
+    ...(settings.size !== undefined ? { size: settings.size } : {}),
+    ...(settings.photos !== undefined ? { photos: settings.photos } : {}),
+  });
+  const runs: DetectionRun[] = [];
+  for (const init of INITIALISATIONS) {
+    for (const seed of input.seeds) {
+      progress.current = `detection/${init}/seed${seed}`;
+      const job: DetectionJob = {
+        bucket: input.bucket,
+        regnet: input.regnet,
+        init,
+        seed,
+        epochs: settings.epochs,
+        datasetPrefix: manifest.prefix,
+        ...(init === 'pretrained' ? { checkpoint: input.checkpoint } : {}),
+      };
+      const r = await gpuActivities(`detect/${init}/seed${seed}`).runDetection(job);
+      // Only the contract's fields go into the evaluation (no loss curves or resume facts).
+      runs.push({
+        init: r.init,
+        seed: r.seed,
+        trainImages: r.trainImages,
+        testImages: r.testImages,
+        epochs: r.epochs,
+        stats: r.stats,
+        computeSeconds: r.computeSeconds,
+        datasetPrefix: r.datasetPrefix,
+        resultKey: r.resultKey,
+      });
+      progress.done++;
+      progress.finishedDetection.push({ init, seed, ap: r.stats[0] ?? -1 });
+    }
+  }
+  return runs;
 }

@@ -12,7 +12,7 @@ import { prepareWorkflow } from './prepare';
 import { pretrainWorkflow } from './pretrain';
 import type { PretrainResult } from '../contracts/pretrain';
 import type { PrepareResult } from '../contracts/prepare';
-import type { EvaluationResult } from '../contracts/evaluate';
+import { evaluationInputFor, type EvaluationResult } from '../contracts/evaluate';
 
 export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');
 
@@ -96,21 +96,7 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
     evaluate = await stage('evaluate', () =>
       executeChild(evaluateWorkflow, {
         workflowId: workflowIds.stage(runName, 'evaluate'),
-        args: [
-          {
-            runName,
-            bucket: cfg.ingest.bucket,
-            checkpoint: pretrain.checkpoint,
-            regnet: cfg.model.regnet,
-            swav: cfg.swav,
-            optim: cfg.optim,
-            seeds: cfg.eval.seeds,
-            labelFractions: cfg.eval.labelFractions,
-            epochs: cfg.eval.epochs,
-            shortSide: cfg.preprocess.shortSide,
-            jpegQuality: cfg.preprocess.jpegQuality,
-          },
-        ],
+        args: [evaluationInputFor(cfg, runName, pretrain.checkpoint)],
       })
     );
   } else progress.stages.evaluate.status = 'not-built'; // disabled by config: reported like a stage that does not run

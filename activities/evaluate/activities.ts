@@ -10,11 +10,12 @@ import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import { ErrorType } from '../../contracts/errors';
-import { evaluateKeys, type ClassificationRun, type EvaluationResult } from '../../contracts/evaluate';
+import { evaluateKeys, type ClassificationRun, type DetectionRun, type EvaluationResult } from '../../contracts/evaluate';
 import { SEED_LAYOUT } from '../../infra/corpus/seed';
 import { getJson, putJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
 import { summarizeClassification } from '../../ml/stats';
+import { summarizeDetection } from '../detection/types';
 import type { ClassifierMessage } from './classify-process';
 import { buildEvalData, readLabels, type EvalDataRef } from './eval-data';
 import { classificationFingerprint, classifierRunDir, type ClassificationJob, type ClassifierPointer } from './jobs';
@@ -41,6 +42,8 @@ export interface SummarizeInput {
   bucket: string;
   checkpointKey: string;
   runs: ClassificationRun[];
+  /** detection runs (pretrained and scratch, every seed); absent or empty when detection did not run */
+  detection?: DetectionRun[];
 }
 
 export function createEvaluateActivities(deps: EvaluateDeps) {
@@ -142,16 +145,18 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
       }
     },
 
-    /** Mean ± std over seeds per protocol and initialisation; writes `evaluateKeys.result(runName)`. */
+    /** Mean ± std over seeds per protocol and initialisation (and per detector init); writes `evaluateKeys.result(runName)`. */
     async summarizeEvaluation(input: SummarizeInput): Promise<EvaluationResult> {
       const order = (r: ClassificationRun) => `${r.protocol}/${r.init}/${String(r.seed).padStart(6, '0')}`;
       const classification = [...input.runs].sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+      const detection = [...(input.detection ?? [])].sort((a, b) => a.init.localeCompare(b.init) || a.seed - b.seed);
       const result: EvaluationResult = {
         runName: input.runName,
         checkpointKey: input.checkpointKey,
         classification,
         summary: summarizeClassification(classification),
-        detection: [],
+        detection,
+        ...(detection.length ? { detectionSummary: summarizeDetection(detection) } : {}),
         resultKey: evaluateKeys.result(input.runName),
       };
       await putJson(deps.s3, input.bucket, result.resultKey, result);

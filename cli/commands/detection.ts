@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { runDetectionProcess } from '../../activities/detection/activities';
 import { summarizeDetection, type DetectionJob, type DetectionRunResult } from '../../activities/detection/types';
-import type { Initialisation, SeedStat } from '../../contracts/evaluate';
+import type { EvaluationResult, Initialisation, SeedStat } from '../../contracts/evaluate';
 import { pretrainKeys, type CheckpointPointer } from '../../contracts/pretrain';
 import { datasetVersion, detectionKeys, writeDetectionDataset, type DetectionManifest } from '../../infra/detection/build-dataset';
 import { createS3Client, ensureBucket, getBytes, getJson } from '../../infra/s3';
@@ -67,6 +67,14 @@ async function resolveCheckpoint(s3: ReturnType<typeof createS3Client>, bucket: 
   const p = latest?.history[0];
   if (!p) throw new CliError(`no SwAV checkpoint at s3://${bucket}/${pretrainKeys.latest(run)}; run \`seerflow run --preset tiny --name ${run}\` first`);
   return p;
+}
+
+/** AP / AP50 / AP75 per initialisation, in points, mean ± std over seeds (also used by `seerflow eval`). */
+export function formatDetectionSummary(summary: NonNullable<EvaluationResult['detectionSummary']>): string {
+  const f = (x: SeedStat) => `${(100 * x.mean).toFixed(1)} ± ${(100 * x.std).toFixed(1)}`.padStart(13);
+  const lines = [`  init        ${COCO_STAT_NAMES.slice(0, 3).map((n) => n.padStart(13)).join('')}`];
+  for (const [init, s] of Object.entries(summary)) lines.push(`  ${init.padEnd(11)} ${f(s.AP)}${f(s.AP50)}${f(s.AP75)}`);
+  return lines.join('\n');
 }
 
 function pct(v: number | undefined): string {
@@ -165,11 +173,6 @@ export function register(program: Command): void {
       const doc = { dataset: prefix, checkpointKey: checkpoint?.key ?? null, epochs: o.epochs, regnet: cfg.model.regnet, runs, summary };
       if (o.out) writeFileSync(o.out, `${JSON.stringify(doc, null, 2)}\n`);
       if (o.json) return printJson(doc);
-      const lines = [`detection ${prefix} (${o.epochs} epochs, seeds ${o.seeds.join(',')})`, `  init        ${COCO_STAT_NAMES.slice(0, 3).map((n) => n.padStart(13)).join('')}`];
-      for (const [init, s] of Object.entries(summary)) {
-        const f = (x: SeedStat) => `${(100 * x.mean).toFixed(1)} ± ${(100 * x.std).toFixed(1)}`.padStart(13);
-        lines.push(`  ${init.padEnd(11)} ${f(s.AP)}${f(s.AP50)}${f(s.AP75)}`);
-      }
-      process.stdout.write(`${lines.join('\n')}\n`);
+      process.stdout.write(`detection ${prefix} (${o.epochs} epochs, seeds ${o.seeds.join(',')})\n${formatDetectionSummary(summary)}\n`);
     });
 }

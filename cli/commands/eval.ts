@@ -1,13 +1,13 @@
 /**
  * `seerflow eval <checkpointKey>`: evaluate any SwAV checkpoint in the bucket with the classification protocols
- * (linear, fine-tune, low-shot; pretrained vs scratch, every seed), follow the progress, print the table.
+ * (linear, fine-tune, low-shot) and the detection benchmark (pretrained vs scratch, every seed), follow the
+ * progress, print the tables.
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
-import type { SeerConfig } from '../../config/schema';
-import type { EvaluationInput, EvaluationResult } from '../../contracts/evaluate';
+import { evaluationInputFor, type EvaluationResult } from '../../contracts/evaluate';
 import { workflowIds } from '../../contracts/pipeline';
 import type { CheckpointPointer } from '../../contracts/pretrain';
 import { SEER_RUN } from '../../contracts/search-attributes';
@@ -15,6 +15,7 @@ import { createS3Client, getBytes, getJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import type { EvaluateProgress } from '../../workflows/evaluate';
 import { formatEvaluation } from '../eval-table';
+import { formatDetectionSummary } from './detection';
 import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, spawnLocalWorkers, type ConfigCliOptions } from '../common';
 import { CliError, EXIT } from '../exit-codes';
 import { workflowUiUrl } from '../summary';
@@ -41,28 +42,11 @@ async function checkpointPointer(bucket: string, key: string): Promise<Checkpoin
   return { key, step, cursor: { epoch: 0, position: 0 }, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, loss: Number.NaN, backend: 'unknown' };
 }
 
-/** The evaluation input for `cfg` (the same mapping as the pipeline's evaluate stage). */
-export function evaluationInput(cfg: SeerConfig, runName: string, checkpoint: CheckpointPointer): EvaluationInput {
-  return {
-    runName,
-    bucket: cfg.ingest.bucket,
-    checkpoint,
-    regnet: cfg.model.regnet,
-    swav: cfg.swav,
-    optim: cfg.optim,
-    seeds: cfg.eval.seeds,
-    labelFractions: cfg.eval.labelFractions,
-    epochs: cfg.eval.epochs,
-    shortSide: cfg.preprocess.shortSide,
-    jpegQuality: cfg.preprocess.jpegQuality,
-  };
-}
-
 export function register(program: Command): void {
   addConfigOptions(
     program
       .command('eval')
-      .description('evaluate a SwAV checkpoint: linear, fine-tune and low-shot classification, pretrained vs scratch')
+      .description('evaluate a SwAV checkpoint: linear, fine-tune and low-shot classification and detection AP, pretrained vs scratch')
       .argument('<checkpointKey>', 'S3 key of an engine state, e.g. runs/demo/pretrain/checkpoints/step-00000126-a1.state')
   )
     .option('--json', 'print the result as JSON')
@@ -85,7 +69,7 @@ export function register(program: Command): void {
         const handle = await client.workflow.start('evaluateWorkflow', {
           taskQueue: settings.taskQueues.orchestrator,
           workflowId,
-          args: [evaluationInput(cfg, runName, checkpoint)],
+          args: [evaluationInputFor(cfg, runName, checkpoint)],
           workflowIdConflictPolicy: 'USE_EXISTING',
           typedSearchAttributes: [{ key: SEER_RUN, value: runName }],
         });
@@ -108,7 +92,10 @@ export function register(program: Command): void {
         try {
           const r = await result;
           if (opts.json) printJson(r);
-          else process.stdout.write(`${formatEvaluation(r)}\nTemporal UI: ${url}\n`);
+          else {
+            const det = r.detectionSummary ? `\ndetection: COCO box AP in points, mean ± std over seeds (${r.detection.length} runs)\n${formatDetectionSummary(r.detectionSummary)}` : '';
+            process.stdout.write(`${formatEvaluation(r)}${det}\nTemporal UI: ${url}\n`);
+          }
         } catch (err) {
           if (err instanceof WorkflowFailedError) {
             let root = err.cause as (Error & { type?: string; cause?: unknown }) | undefined;

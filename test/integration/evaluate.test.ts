@@ -1,7 +1,8 @@
 /**
  * The evaluation stage on the real stack with a tiny labelled set: every protocol for a pretrained (an untrained
- * engine state, enough for the plumbing) and a scratch trunk, one seed, one epoch. Checks the class-balanced,
- * reproducible subsets, the result JSON, the progress query and that a re-run is all cache hits.
+ * engine state, enough for the plumbing) and a scratch trunk, one seed, one epoch, then a one-epoch detector per
+ * initialisation on a 32-image detection set. Checks the class-balanced, reproducible subsets, the detection stats
+ * and their summary, the result JSON, the progress query and that a re-run is all cache hits.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
@@ -45,6 +46,7 @@ beforeAll(async () => {
     shortSide: cfg.preprocess.shortSide,
     jpegQuality: cfg.preprocess.jpegQuality,
     batchSize: 32,
+    detection: { images: 32, testImages: 8, size: 32, epochs: 1, photos: 2 },
   };
 }, 300_000);
 
@@ -65,7 +67,10 @@ it('runs every protocol x init, writes the result, draws balanced reproducible s
     return { first, progress, second, secondMs: Date.now() - t0 };
   });
 
-  expect(progress).toMatchObject({ done: 8, total: 8 });
+  // 8 classification runs + 2 detection runs (pretrained, scratch; seed 0).
+  expect(progress).toMatchObject({ done: 10, total: 10 });
+  expect(progress.current).toBeUndefined();
+  expect(progress.finishedDetection.map((d) => `${d.init}/${d.seed}`)).toEqual(['pretrained/0', 'scratch/0']);
   expect(first.classification).toHaveLength(8);
   for (const protocol of ['linear', 'finetune', 'lowshot-1', 'lowshot-10'] as const) {
     for (const init of ['pretrained', 'scratch'] as const) {
@@ -81,6 +86,20 @@ it('runs every protocol x init, writes the result, draws balanced reproducible s
     expect(r.trainImages).toBe(r.protocol === 'lowshot-1' ? 10 : r.protocol === 'lowshot-10' ? 20 : TRAIN);
   }
   expect(await getJson<EvaluationResult>(stack.s3, bucket, evaluateKeys.result('ev'))).toEqual(first);
+
+  // Detection: one run per init x seed on the configured dataset, 12 COCO stats each (a fraction, or -1 where
+  // pycocotools has nothing to average), and a summary that is exactly those runs' AP / AP50 / AP75.
+  expect(first.detection.map((d) => `${d.init}/${d.seed}`)).toEqual(['pretrained/0', 'scratch/0']);
+  for (const d of first.detection) {
+    expect(d).toMatchObject({ trainImages: 32, testImages: 8, epochs: 1 });
+    expect(d.stats).toHaveLength(12);
+    for (const v of d.stats) expect(v === -1 || (v >= 0 && v <= 1)).toBe(true);
+    expect(d.datasetPrefix).toMatch(/^detection\/.+-n32-t8-/);
+    expect(await getJson(stack.s3, bucket, d.resultKey ?? '')).toMatchObject({ init: d.init, seed: d.seed, stats: d.stats });
+    const s = first.detectionSummary?.[d.init];
+    expect([s?.AP.values, s?.AP50.values, s?.AP75.values]).toEqual([[d.stats[0]], [d.stats[1]], [d.stats[2]]]);
+  }
+  expect(progress.finishedDetection.map((d) => d.ap)).toEqual(first.detection.map((d) => d.stats[0]));
 
   // Subsets: the same count per class, drawn from the labelled train keys, equal to a fresh draw.
   const labels = await readLabels(stack.s3, bucket, SEED_LAYOUT.trainLabelsKey);

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { ConfigError, deepMerge, loadConfig, parseOverride, validateConfig } from '../../../config/load';
 import { PRESET_NAMES } from '../../../config/presets';
 import { SeerConfigSchema } from '../../../config/schema';
+import { evaluationInputFor } from '../../../contracts/evaluate';
+import type { CheckpointPointer } from '../../../contracts/pretrain';
 
 describe('config', () => {
   it('fills every field from the schema defaults', () => {
@@ -45,6 +47,19 @@ describe('config', () => {
     expect(() => loadConfig({ preset: 'huge' })).toThrow(/unknown preset "huge"/);
     expect(() => parseOverride('novalue')).toThrow(ConfigError);
     expect(() => validateConfig({ train: { batchSize: 1 } })).toThrow(/train\.batchSize/);
+  });
+
+  it('maps eval.detection into the evaluation input, and leaves detection out when disabled', () => {
+    const checkpoint: CheckpointPointer = { key: 'runs/r/pretrain/checkpoints/step-00000010-a1.state', step: 10, cursor: { epoch: 1, position: 0 }, sha256: 'ab', bytes: 1, loss: 3, backend: 'test' };
+    const cfg = loadConfig({ preset: 'tiny', set: ['run.seed=7', 'eval.detection.photos=2', 'eval.detection.testImages=9'] });
+    const input = evaluationInputFor(cfg, 'r', checkpoint);
+    expect(input.detection).toEqual({ images: cfg.eval.detection.images, testImages: 9, size: 64, epochs: cfg.eval.detection.epochs, datasetSeed: 7, photos: 2 });
+    expect(input).toMatchObject({ runName: 'r', bucket: cfg.ingest.bucket, checkpoint, seeds: cfg.eval.seeds, epochs: cfg.eval.epochs, shortSide: cfg.preprocess.shortSide });
+    const off = evaluationInputFor(loadConfig({ preset: 'tiny', set: ['eval.detection.enabled=false'] }), 'r', checkpoint);
+    expect('detection' in off).toBe(false);
+    // The schema default is the benchmark of docs/detection.md; a zero-image dataset is refused at the edge.
+    expect(SeerConfigSchema.parse({}).eval.detection).toEqual({ enabled: true, images: 1000, size: 64, epochs: 20 });
+    expect(() => loadConfig({ set: ['eval.detection.images=0'] })).toThrow(/eval\.detection\.images/);
   });
 
   it('deep-merges objects and replaces arrays', () => {
