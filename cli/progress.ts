@@ -8,6 +8,7 @@ import type { PipelineProgress } from '../contracts/pipeline';
 import type { IngestProgress } from '../workflows/ingest';
 import type { PrepareProgress } from '../workflows/prepare';
 import type { PretrainProgress } from '../contracts/pretrain';
+import type { EvaluateProgress } from '../workflows/evaluate';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -30,11 +31,23 @@ function pretrainDetail(p: PretrainProgress): string {
   return bits.join(', ');
 }
 
+/** The evaluate stage in one line: the run in progress and the newest finished result. */
+export function evaluateDetail(p: EvaluateProgress): string {
+  const bits = [p.current ? `running ${p.current}` : p.done === p.total ? 'summarizing' : 'preparing data'];
+  const det = p.finishedDetection.at(-1);
+  const cls = p.finished.at(-1);
+  // Detection runs come after every classification run, so a finished detection run is the newest result.
+  if (det) bits.push(`last detection/${det.init}/seed${det.seed} AP ${(100 * det.ap).toFixed(1)}`);
+  else if (cls) bits.push(`last ${cls.protocol}/${cls.init}/seed${cls.seed} top-1 ${cls.top1.toFixed(1)}`);
+  return bits.join(', ');
+}
+
 export interface Snapshot {
   pipeline?: PipelineProgress;
   ingest?: IngestProgress;
   prepare?: PrepareProgress;
   pretrain?: PretrainProgress;
+  evaluate?: EvaluateProgress;
 }
 
 export async function snapshot(client: Client, workflowId: string): Promise<Snapshot & { status: string; type: string }> {
@@ -49,6 +62,10 @@ export async function snapshot(client: Client, workflowId: string): Promise<Snap
     if (prepareId) out.prepare = await tryQuery<PrepareProgress>(client.workflow.getHandle(prepareId), 'prepareProgress');
     const pretrainId = out.pipeline?.stages.pretrain.workflowId;
     if (pretrainId) out.pretrain = await tryQuery<PretrainProgress>(client.workflow.getHandle(pretrainId), 'pretrainProgress');
+    const evaluateId = out.pipeline?.stages.evaluate.workflowId;
+    if (evaluateId) out.evaluate = await tryQuery<EvaluateProgress>(client.workflow.getHandle(evaluateId), 'evaluateProgress');
+  } else if (desc.type === 'evaluateWorkflow') {
+    out.evaluate = await tryQuery<EvaluateProgress>(handle, 'evaluateProgress');
   } else if (desc.type === 'pretrainWorkflow') {
     out.pretrain = await tryQuery<PretrainProgress>(handle, 'pretrainProgress');
   } else if (desc.type === 'ingestWorkflow') {
@@ -72,10 +89,37 @@ export function describeSnapshot(s: Snapshot & { status: string }): string {
     parts.push(`preprocess ${s.prepare.shardsDone}/${s.prepare.shards} shards, ${s.prepare.images} images, ${s.prepare.quarantined} quarantined`);
   }
   if (s.pretrain) parts.push(`pretrain ${pretrainDetail(s.pretrain)}`);
+  if (s.evaluate) parts.push(`evaluate ${s.evaluate.done}/${s.evaluate.total} runs, ${evaluateDetail(s.evaluate)}`);
   return parts.join(' | ');
 }
 
-/** Follows a workflow until it closes, rendering progress, and returns its result. */
+type BarName = 'ingest' | 'preprocess' | 'pretrain' | 'evaluate' | 'pipeline';
+
+/** Bar total, value and detail text of each stage present in a snapshot (pipeline last). */
+export function barStates(s: Snapshot, final: boolean): [BarName, number, number, string][] {
+  const out: [BarName, number, number, string][] = [];
+  if (s.ingest) {
+    const t = s.ingest.totals;
+    const detail = `partitions | ${t.listed} listed, ${t.accepted} ok, ${t.quarantined} quarantined, ${t.unchanged} unchanged`;
+    out.push(['ingest', s.ingest.partitions, final ? s.ingest.partitions : s.ingest.partitionsDone, detail]);
+  }
+  if (s.prepare) {
+    const p = s.prepare;
+    out.push(['preprocess', p.shards, final ? p.shards : p.shardsDone, `shards | ${p.images} images, ${p.quarantined} quarantined, ${p.cachedShards} cached`]);
+  }
+  if (s.pretrain) out.push(['pretrain', s.pretrain.totalSteps, s.pretrain.step, `steps | ${pretrainDetail(s.pretrain)}`]);
+  if (s.evaluate) out.push(['evaluate', s.evaluate.total, s.evaluate.done, `runs | ${evaluateDetail(s.evaluate)}`]);
+  if (s.pipeline) {
+    const done = Object.values(s.pipeline.stages).filter((x) => x.status === 'done').length;
+    out.push(['pipeline', Object.keys(s.pipeline.stages).length, done, `stage: ${s.pipeline.stage}`]);
+  }
+  return out;
+}
+
+/**
+ * Follows a workflow (the pipeline or one stage) until it closes, rendering progress, and returns its result.
+ * A stage's bar appears when the stage starts reporting.
+ */
 export async function follow<T>(client: Client, workflowId: string, intervalMs = 1000): Promise<T> {
   const handle = client.workflow.getHandle(workflowId);
   const tty = Boolean(process.stderr.isTTY);
@@ -85,11 +129,18 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
         cliProgress.Presets.shades_classic
       )
     : undefined;
-  const ingestBar = bars?.create(1, 0, { stage: 'ingest    ', detail: 'planning…' });
-  const prepareBar = bars?.create(1, 0, { stage: 'preprocess', detail: 'waiting' });
-  const pretrainBar = bars?.create(1, 0, { stage: 'pretrain  ', detail: 'waiting' });
-  const stageBar = bars?.create(4, 0, { stage: 'pipeline  ', detail: '' });
-  const prepareDetail = (p: PrepareProgress) => `shards | ${p.images} images, ${p.quarantined} quarantined, ${p.cachedShards} cached`;
+  const created = new Map<BarName, cliProgress.SingleBar>();
+  const render = (s: Snapshot, final: boolean) => {
+    for (const [name, total, value, detail] of barStates(s, final)) {
+      let bar = created.get(name);
+      if (!bar && bars) {
+        bar = bars.create(Math.max(1, total), 0, { stage: name.padEnd(10), detail });
+        created.set(name, bar);
+      }
+      bar?.setTotal(Math.max(1, total));
+      bar?.update(value, { detail });
+    }
+  };
   let lastLine = '';
   let lastPrinted = 0;
   const resultPromise = handle.result() as Promise<T>;
@@ -101,56 +152,19 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
   try {
     while (!closed) {
       const s = await snapshot(client, workflowId).catch(() => undefined);
-      if (s) {
-        if (bars) {
-          if (s.ingest) {
-            const t = s.ingest.totals;
-            ingestBar?.setTotal(Math.max(1, s.ingest.partitions));
-            ingestBar?.update(s.ingest.partitionsDone, {
-              detail: `partitions | ${t.listed} listed, ${t.accepted} ok, ${t.quarantined} quarantined, ${t.unchanged} unchanged`,
-            });
-          }
-          if (s.prepare) {
-            prepareBar?.setTotal(Math.max(1, s.prepare.shards));
-            prepareBar?.update(s.prepare.shardsDone, { detail: prepareDetail(s.prepare) });
-          }
-          if (s.pretrain) {
-            pretrainBar?.setTotal(Math.max(1, s.pretrain.totalSteps));
-            pretrainBar?.update(s.pretrain.step, { detail: `steps | ${pretrainDetail(s.pretrain)}` });
-          }
-          if (s.pipeline) {
-            const done = Object.values(s.pipeline.stages).filter((x) => x.status === 'done').length;
-            stageBar?.update(done, { detail: `stage: ${s.pipeline.stage}` });
-          }
-        } else {
-          const line = describeSnapshot(s);
-          if (line !== lastLine && Date.now() - lastPrinted > 2000) {
-            process.stderr.write(`${line}\n`);
-            lastLine = line;
-            lastPrinted = Date.now();
-          }
+      if (s && bars) render(s, false);
+      else if (s) {
+        const line = describeSnapshot(s);
+        if (line !== lastLine && Date.now() - lastPrinted > 2000) {
+          process.stderr.write(`${line}\n`);
+          lastLine = line;
+          lastPrinted = Date.now();
         }
       }
       await Promise.race([sleep(intervalMs), resultPromise.catch(() => undefined)]);
     }
     const final = await snapshot(client, workflowId).catch(() => undefined);
-    if (final?.ingest && ingestBar) {
-      const t = final.ingest.totals;
-      ingestBar.update(final.ingest.partitions, {
-        detail: `partitions | ${t.listed} listed, ${t.accepted} ok, ${t.quarantined} quarantined, ${t.unchanged} unchanged`,
-      });
-    }
-    if (final?.prepare && prepareBar) {
-      prepareBar.setTotal(Math.max(1, final.prepare.shards));
-      prepareBar.update(final.prepare.shards, { detail: prepareDetail(final.prepare) });
-    }
-    if (final?.pretrain && pretrainBar) {
-      pretrainBar.setTotal(Math.max(1, final.pretrain.totalSteps));
-      pretrainBar.update(final.pretrain.step, { detail: `steps | ${pretrainDetail(final.pretrain)}` });
-    }
-    if (final?.pipeline && stageBar) {
-      stageBar.update(Object.values(final.pipeline.stages).filter((x) => x.status === 'done').length, { detail: `stage: ${final.pipeline.stage}` });
-    }
+    if (final && bars) render(final, true);
   } finally {
     bars?.stop();
   }

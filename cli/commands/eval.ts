@@ -13,8 +13,8 @@ import type { CheckpointPointer } from '../../contracts/pretrain';
 import { SEER_RUN } from '../../contracts/search-attributes';
 import { createS3Client, getBytes, getJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
-import type { EvaluateProgress } from '../../workflows/evaluate';
 import { formatEvaluation } from '../eval-table';
+import { follow } from '../progress';
 import { formatDetectionSummary } from './detection';
 import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, spawnLocalWorkers, type ConfigCliOptions } from '../common';
 import { CliError, EXIT } from '../exit-codes';
@@ -24,8 +24,6 @@ interface EvalOptions extends ConfigCliOptions {
   json?: boolean;
   workers: boolean;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The pointer of a checkpoint key: from its run's latest.json when listed there, else from the object itself. */
 async function checkpointPointer(bucket: string, key: string): Promise<CheckpointPointer> {
@@ -75,20 +73,8 @@ export function register(program: Command): void {
         });
         const url = workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId);
         process.stderr.write(`evaluation ${workflowId} of ${checkpointKey} (preset ${cfg.preset})\nTemporal UI: ${url}\n`);
-        let closed = false;
-        const result = handle.result() as Promise<EvaluationResult>;
-        result.then(
-          () => (closed = true),
-          () => (closed = true)
-        );
-        let last = '';
-        while (!closed) {
-          const p = (await handle.query<EvaluateProgress>('evaluateProgress').catch(() => undefined)) as EvaluateProgress | undefined;
-          const line = p ? `evaluate ${p.done}/${p.total}${p.current ? `: ${p.current}` : ''}` : '';
-          if (line && line !== last) process.stderr.write(`${line}\n`);
-          last = line || last;
-          await Promise.race([sleep(2000), result.catch(() => undefined)]);
-        }
+        // The same live progress as `seerflow run` (a bar on a terminal, lines otherwise).
+        const result = follow<EvaluationResult>(client, handle.workflowId);
         try {
           const r = await result;
           if (opts.json) printJson(r);
