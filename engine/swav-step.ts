@@ -77,19 +77,44 @@ export function cropGroups(crops: readonly { size: number; count: number }[]): C
   return groups;
 }
 
+/** Row and column sums of the unstabilised kernel must lie in this range for it to be used (see sinkhornTf). */
+const DIRECT_KERNEL_SUM_RANGE = [1e-17, 1e30] as const;
+
+function sumsInRange(sums: Float32Array | Int32Array | Uint8Array): boolean {
+  const [lo, hi] = DIRECT_KERNEL_SUM_RANGE;
+  for (let i = 0; i < sums.length; i++) {
+    const v = sums[i] as number;
+    if (!(v >= lo && v <= hi)) return false; // also rejects NaN and Infinity
+  }
+  return true;
+}
+
 /**
- * Sinkhorn-Knopp codes in tfjs ops, the algorithm of `ml/sinkhorn.ts`: Q = Diag(a) E Diag(b) with the kernel E
- * computed once (stabilised by per-prototype and per-sample maxima, so every entry is <= 1 and no row or column sum
- * is 0), iterating only on the scaling vectors. Returns the codes of the last `outRows` rows, each summing to 1.
+ * Sinkhorn-Knopp codes in tfjs ops, the algorithm of `ml/sinkhorn.ts`: Q = Diag(a) E Diag(b) for a kernel E
+ * computed once, iterating only on the scaling vectors. Returns the codes of the last `outRows` rows, each summing
+ * to 1.
+ *
+ * The kernel is SwAV's own exp(s / eps) whenever every row and column sum of it lies in [1e-17, 1e30]: then
+ * nothing overflows, no scaling vector leaves float32's normal range, and every entry that flushes to zero is
+ * below 1e-20 of its row's and column's largest one. Cosine scores with SwAV's or SEER's epsilon always qualify;
+ * this costs two passes over the matrix (scale, exp) instead of six. Otherwise the kernel is stabilised by
+ * per-prototype and per-sample maxima (every entry <= 1, each row and column holds an exact 1), the per-sample
+ * factor carried into the starting b. Both equal the reference in exact arithmetic (per-prototype factors cancel
+ * at the first row normalisation).
  */
 export function sinkhornTf(scores: tf.Tensor2D, epsilon: number, iterations: number, outRows?: number): tf.Tensor2D {
   return tf.tidy(() => {
     const [B, K] = scores.shape;
-    const d: tf.Tensor2D = tf.sub(scores, tf.max(scores, 0, true)); // s - m_k
-    const c: tf.Tensor2D = tf.max(d, 1, true); // [B, 1], <= 0
-    const E = tf.exp(tf.div(tf.sub(d, c), epsilon)) as tf.Tensor2D;
-    let b = tf.exp(tf.div(c, epsilon)) as tf.Tensor2D; // [B, 1]
-    let rowAcc = matMul(b, E, true, false); // [1, K]
+    // Column sums as MatMul with a ones vector: about 3x faster than TF's Sum over axis 0 on CPU.
+    let E = tf.exp(tf.mul(scores, 1 / epsilon)) as tf.Tensor2D;
+    let rowAcc = matMul(tf.ones([B, 1]) as tf.Tensor2D, E, true, false); // [1, K], b = 1
+    const rowSums = matMul(E, tf.ones([K, 1]) as tf.Tensor2D);
+    if (!sumsInRange(rowAcc.dataSync()) || !sumsInRange(rowSums.dataSync())) {
+      const d: tf.Tensor2D = tf.sub(scores, tf.max(scores, 0, true)); // s - m_k
+      const c: tf.Tensor2D = tf.max(d, 1, true); // [B, 1], <= 0
+      E = tf.exp(tf.div(tf.sub(d, c), epsilon)) as tf.Tensor2D;
+      rowAcc = matMul(tf.exp(tf.div(c, epsilon)) as tf.Tensor2D, E, true, false);
+    }
     let q: tf.Tensor2D | undefined;
     for (let it = 0; it < iterations; it++) {
       const a = tf.reciprocal(tf.mul(rowAcc, K)) as tf.Tensor2D; // [1, K]
@@ -100,7 +125,7 @@ export function sinkhornTf(scores: tf.Tensor2D, epsilon: number, iterations: num
         const co = rows === B ? col : tf.slice(col, [B - rows, 0], [rows, 1]);
         q = tf.div(tf.mul(Eo, a), co) as tf.Tensor2D;
       } else {
-        b = tf.reciprocal(tf.mul(col, B)) as tf.Tensor2D;
+        const b = tf.reciprocal(tf.mul(col, B)) as tf.Tensor2D;
         rowAcc = matMul(b, E, true, false);
       }
     }

@@ -75,6 +75,20 @@ describe('SwAV step pieces agree with the ml/ references', () => {
     expect(maxAbsDiff(sinkhornTf(all, 0.05, 3, 8), refQ)).toBeLessThan(1e-5);
   });
 
+  it('Sinkhorn in tf ops: the stabilised kernel (scores far beyond cosines) matches ml/sinkhorn and stays finite', () => {
+    for (const [scale, shift, eps] of [
+      [40, 0, 0.05], // |s|/eps up to 800: exp(s/eps) overflows float32
+      [1, -3, 0.05], // every s/eps near -60: whole rows of exp(s/eps) are ~1e-26, below the direct kernel's range
+      [1, 2, 0.05], // every s/eps near +40: row sums of exp(s/eps) exceed the direct kernel's range
+    ] as const) {
+      const s = cosines(32, 48, 9).map((v) => v * scale + shift);
+      const ref = sinkhornKnopp(s, 32, 48, { epsilon: eps, iterations: 3 });
+      const q = sinkhornTf(tf.tensor2d(s, [32, 48]), eps, 3);
+      expect(Array.from(q.dataSync()).every(Number.isFinite)).toBe(true);
+      expect(maxAbsDiff(q, ref)).toBeLessThan(1e-5);
+    }
+  });
+
   it('swapped-prediction loss and its score gradient match ml/swav-loss (golden 2.633831)', () => {
     const s0 = [0.9, 0.1, -0.2, 0.3, 0.2, 0.8, 0.1, -0.5, 0.85, 0.05, 0.4, 0.0];
     const s1 = [0.7, 0.2, 0, 0.1, 0.1, 0.9, -0.1, 0.2, 0.6, 0.3, 0.5, -0.2];
