@@ -11,7 +11,9 @@
  * c_n = max_k (s_nk - m_k). Then every entry is <= 1 and every row and column of E holds an exact 1, so no row or
  * column sum is ever 0 and no entry overflows, whatever eps. The per-prototype factor exp(m_k/eps) is removed by
  * the first row normalisation; the per-sample factor exp(c_n/eps) is carried into the starting b, so the iterates
- * equal the reference's in exact arithmetic.
+ * equal the reference's in exact arithmetic. The float32 path first tries SwAV's own kernel exp(s/eps) with a fast,
+ * float32-accurate exp (one pass instead of three, no Math.exp) and keeps it when all its row and column sums are
+ * in a safe range, which cosine scores always are; otherwise it falls back to the stabilised kernel.
  */
 
 /** Options of the Sinkhorn-Knopp iteration. */
@@ -38,6 +40,52 @@ function validate(name: string, scores: FloatArray, B: number, K: number, opts: 
   }
 }
 
+/** Row and column sums of the unstabilised kernel exp(s/eps) must lie in this range for it to be used. */
+const DIRECT_SUM_MIN = 1e-17;
+const DIRECT_SUM_MAX = 1e30;
+const LN2_HI = 0.6931471803691238;
+const LN2_LO = 1.9082149292705877e-10;
+const POW2_BIAS = 1100;
+/** 2^n for n in [-1100, 1100] (0 and Infinity at the ends, as Math.pow gives). */
+const POW2 = Float64Array.from({ length: 2 * POW2_BIAS + 1 }, (_, i) => 2 ** (i - POW2_BIAS));
+
+/**
+ * e^x to ~2e-10 relative error (far below float32's 6e-8), several times faster than Math.exp in V8: x = n ln2 + r
+ * with |r| <= ln2/2, e^r by its Taylor series to degree 8, 2^n from a table. Out-of-table n gives NaN, which the
+ * direct kernel's range check rejects.
+ */
+function expFloat32Accurate(x: number): number {
+  const n = Math.floor(x * Math.LOG2E + 0.5);
+  const r = x - n * LN2_HI - n * LN2_LO;
+  const p = 1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r / 40320)))))));
+  return p * (POW2[n + POW2_BIAS] as number);
+}
+
+/**
+ * Float32 fast path: SwAV's own kernel E = exp(s / eps) in one pass, with b = 1 and the first prototype sums.
+ * Used when every row and column sum lies in [1e-17, 1e30] (cosine scores with SwAV's or SEER's epsilon always
+ * do): nothing overflows and every entry that underflows is negligible against its row and column. Equals the
+ * stabilised kernel's iterates in exact arithmetic. Returns false (the caller falls back) otherwise, NaN included.
+ */
+function directKernel(scores: FloatArray, B: number, K: number, invEps: number, kernel: Float32Array, rowAcc: Float64Array): boolean {
+  for (let n = 0; n < B; n++) {
+    const off = n * K;
+    let rowSum = 0;
+    for (let k = 0; k < K; k++) {
+      kernel[off + k] = expFloat32Accurate((scores[off + k] as number) * invEps);
+      const v = kernel[off + k] as number; // the stored (rounded) value, as the stabilised path sums
+      rowSum += v;
+      rowAcc[k] = (rowAcc[k] as number) + v;
+    }
+    if (!(rowSum >= DIRECT_SUM_MIN && rowSum <= DIRECT_SUM_MAX)) return false;
+  }
+  for (let k = 0; k < K; k++) {
+    const v = rowAcc[k] as number;
+    if (!(v >= DIRECT_SUM_MIN && v <= DIRECT_SUM_MAX)) return false;
+  }
+  return true;
+}
+
 /**
  * Shared kernel. `kernel` is scratch storage of the same precision as the result; the output overwrites it.
  * `outRows` > 0 returns only the last `outRows` samples (queue rows are prepended by the caller).
@@ -51,7 +99,19 @@ function sinkhornCore<T extends FloatArray>(
   outRows: number
 ): T {
   const invEps = 1 / opts.epsilon;
+  const rowAcc = new Float64Array(K);
+  if (!(kernel instanceof Float32Array && directKernel(scores, B, K, invEps, kernel, rowAcc))) {
+    rowAcc.fill(0);
+    stabilisedKernel(scores, B, K, invEps, kernel, rowAcc);
+  }
+  return sinkhornIterate(B, K, opts.iterations, kernel, rowAcc, outRows);
+}
 
+/**
+ * E_nk = exp((s_nk - m_k - c_n) / eps) and the prototype sums weighted by the starting b_n = exp(c_n / eps), for
+ * any finite scores (see the file comment).
+ */
+function stabilisedKernel(scores: FloatArray, B: number, K: number, invEps: number, kernel: FloatArray, rowAcc: Float64Array): void {
   // m_k: per-prototype max over samples (NaN in the scores is rejected: it would poison every code).
   const colMax = new Float64Array(K).fill(-Infinity);
   for (let n = 0; n < B; n++) {
@@ -69,7 +129,6 @@ function sinkhornCore<T extends FloatArray>(
   // E and the starting column scaling b_n = exp(c_n / eps), c_n <= 0, fused with the b-weighted prototype (row)
   // sums that the first row normalisation needs; the sample's row of E is still in cache. Only these sums carry
   // b forward, so b itself is never stored.
-  const rowAcc = new Float64Array(K);
   for (let n = 0; n < B; n++) {
     const off = n * K;
     let c = -Infinity;
@@ -86,13 +145,16 @@ function sinkhornCore<T extends FloatArray>(
     }
   }
 
-  const a = new Float64Array(K);
+}
 
+/** The Sinkhorn rounds on a kernel and its starting prototype sums; overwrites the kernel with the codes. */
+function sinkhornIterate<T extends FloatArray>(B: number, K: number, iterations: number, kernel: T, rowAcc: Float64Array, outRows: number): T {
+  const a = new Float64Array(K);
   const firstOut = B - outRows;
-  for (let it = 0; it < opts.iterations; it++) {
+  for (let it = 0; it < iterations; it++) {
     // Rows: every prototype gets mass 1/K. rowAcc >= 1 (the exact 1 of E meets b = 1 at least once at it = 0).
     for (let k = 0; k < K; k++) a[k] = 1 / (K * (rowAcc[k] as number));
-    const last = it === opts.iterations - 1;
+    const last = it === iterations - 1;
     if (!last) rowAcc.fill(0);
     // Columns: every sample gets mass 1/B. Fused with the next round's row sums (or the output) in one pass.
     for (let n = last ? firstOut : 0; n < B; n++) {
