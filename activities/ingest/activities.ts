@@ -33,6 +33,7 @@ import { compareKeys, startAfterFor } from './key-order';
 import { ingestKeys, ingestRoot, manifestLine, parseJsonl, quarantineLine, toJsonl } from './layout';
 import { checkPrefixesDisjoint, inRange, planRanges } from './partition-plan';
 import { validateObject, type DimensionProbe, type ListedObject, type RangeReader } from './validate-object';
+import { mapLimited } from '../shared/map-limited';
 
 export interface IngestDeps {
   s3: S3Client;
@@ -91,20 +92,6 @@ function classifyS3Error(err: unknown, bucket: string): never {
     });
   }
   throw err;
-}
-
-/** Limits concurrency of async work and keeps results in input order. */
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  });
-  await Promise.all(workers);
-  return out;
 }
 
 const sharpProbe: DimensionProbe = async (bytes) => {

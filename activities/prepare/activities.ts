@@ -21,6 +21,7 @@ import { getBytes, getJson, putJson, putText } from '../../infra/s3';
 import { parseJsonl, quarantineLine, toJsonl } from '../ingest/layout';
 import { canonicalizeImage, DecodeError } from './canonicalize';
 import { writeTar, type TarMember } from './tar';
+import { mapLimited } from '../shared/map-limited';
 
 export interface PrepareDeps {
   s3: S3Client;
@@ -48,20 +49,6 @@ interface ShardProgress {
   quarantined: QuarantineEntry[];
   images: number;
   bytes: number;
-}
-
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i] as T, i);
-      }
-    })
-  );
-  return out;
 }
 
 function sha256(bytes: Uint8Array): string {
