@@ -529,6 +529,71 @@ function accuracyChart(points: LabelFractionPoint[], runs: ClassificationRun[]):
   } as TopLevelSpec;
 }
 
+/** One point of the per-epoch accuracy curves: a single seed's test top-1, or the mean over seeds. */
+interface CurvePoint {
+  kind: 'seed' | 'mean';
+  panel: string;
+  init: Initialisation;
+  /** which line the point belongs to (one per seed, one for the mean) */
+  line: string;
+  epoch: number;
+  top1: number;
+  desc: string;
+}
+
+function curvePoints(runs: ClassificationRun[]): CurvePoint[] {
+  const out: CurvePoint[] = [];
+  for (const protocol of PROTOCOLS) {
+    for (const init of INITS) {
+      const group = runs.filter((r) => r.protocol === protocol && r.init === init && r.curve.length > 0);
+      const panel = PROTOCOL_LABEL[protocol];
+      for (const r of group) {
+        r.curve.forEach((top1, i) =>
+          out.push({ kind: 'seed', panel, init, line: `${init}/${r.seed}`, epoch: i + 1, top1, desc: `${protocol}, ${init}, seed ${r.seed}, epoch ${i + 1}: top-1 ${top1.toFixed(2)}` })
+        );
+      }
+      // The mean at an epoch is over the seeds that reached it (all of them in a finished evaluation).
+      const epochs = Math.max(0, ...group.map((r) => r.curve.length));
+      for (let e = 0; e < epochs; e++) {
+        const values = group.map((r) => r.curve[e]).filter((v): v is number => v !== undefined);
+        const s = seedStat(values);
+        out.push({ kind: 'mean', panel, init, line: `${init}/mean`, epoch: e + 1, top1: s.mean, desc: `${protocol}, ${init}, epoch ${e + 1}: top-1 ${fmtStat(s)} over ${values.length} seed(s)` });
+      }
+    }
+  }
+  return out;
+}
+
+/** Test top-1 after every epoch, one panel per protocol: each seed faint, the mean over seeds bold. */
+function curveChart(points: CurvePoint[]): TopLevelSpec {
+  const panels = PROTOCOLS.map((p) => PROTOCOL_LABEL[p]).filter((label) => points.some((pt) => pt.panel === label));
+  const color = { field: 'init', type: 'nominal' as const, title: 'initialisation', scale: { domain: [...INITS], range: INITS.map((i) => INIT_COLOR[i]) } };
+  const x = { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1, format: 'd' } };
+  const y = { field: 'top1', type: 'quantitative' as const, title: 'test top-1 (%)', scale: { zero: false } };
+  return {
+    data: { values: points },
+    facet: { field: 'panel', type: 'nominal', title: null, sort: panels, header: { labelFontSize: 12 } },
+    columns: 2,
+    spec: {
+      width: 230,
+      height: 130,
+      layer: [
+        // Means first: the legend takes its symbols from the first layer.
+        {
+          transform: [{ filter: "datum.kind === 'mean'" }],
+          mark: { type: 'line', point: { filled: true, size: 30 }, strokeWidth: 2.5 },
+          encoding: { x, y, color, detail: { field: 'line' }, description: { field: 'desc' } },
+        },
+        {
+          transform: [{ filter: "datum.kind === 'seed'" }],
+          mark: { type: 'line', strokeWidth: 1, opacity: 0.35 },
+          encoding: { x, y, color, detail: { field: 'line' } },
+        },
+      ],
+    },
+  } as TopLevelSpec;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // HTML
 
@@ -808,6 +873,7 @@ async function evaluationSection(d: ReportData, x: Derived): Promise<string> {
     const why = status === 'not-built' ? 'the evaluation stage is not built yet' : status === 'failed' ? 'the evaluation stage failed' : undefined;
     return `<section id="evaluation"><h2>Evaluation</h2>
 <h3>Accuracy vs label fraction</h3>${notRun('accuracy vs label fraction', why)}
+<h3>Accuracy per epoch</h3>${notRun('per-epoch accuracy curves', why)}
 <h3>Linear and fine-tune top-1</h3>${notRun('classification protocols', why)}
 <h3>Detection</h3>${notRun('detection', why)}
 </section>`;
@@ -820,6 +886,14 @@ async function evaluationSection(d: ReportData, x: Derived): Promise<string> {
         accuracyChart(x.labelPoints, ev.classification)
       )
     : notRun('accuracy vs label fraction', 'no fine-tune or low-shot run');
+  const curves = curvePoints(ev.classification);
+  const curveFigure = curves.length
+    ? await figure(
+        'accuracy-curves',
+        'Test top-1 after each training epoch, per protocol: mean over seeds (bold, with points) and each seed (faint). Pretrained (SwAV) vs random init.',
+        curveChart(curves)
+      )
+    : notRun('per-epoch accuracy curves', 'no classification run recorded a curve');
   const classTable = x.classification.length
     ? table(
         ['protocol', 'labels', 'epochs', 'pretrained top-1 (%)', 'scratch top-1 (%)', 'Δ (points)', 'pretrained per seed', 'scratch per seed'],
@@ -847,6 +921,8 @@ async function evaluationSection(d: ReportData, x: Derived): Promise<string> {
 <p class="note">${fmtInt(ev.classification.length)} classification run(s), ${fmtInt(ev.detection.length)} detection run(s), seeds ${esc(seeds.join(', ') || '—')}. Checkpoint <code>${esc(ev.checkpointKey)}</code>; results <code>${esc(ev.resultKey)}</code>.</p>
 <h3>Accuracy vs label fraction</h3>
 <div class="charts">${acc}</div>
+<h3>Accuracy per epoch</h3>
+<div class="charts">${curveFigure}</div>
 <h3>Linear and fine-tune top-1</h3>
 ${classTable}
 <h3>Detection</h3>

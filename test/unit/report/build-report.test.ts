@@ -75,7 +75,7 @@ describe('buildReport with an evaluation', () => {
 
   test('every chart is an inline SVG with data marks', () => {
     const c = charts(html);
-    expect([...c.keys()]).toEqual(['stage-timings', 'cache-hits', 'ingest-outcome', 'quarantine-reasons', 'loss', 'lr', 'throughput', 'accuracy-vs-labels']);
+    expect([...c.keys()]).toEqual(['stage-timings', 'cache-hits', 'ingest-outcome', 'quarantine-reasons', 'loss', 'lr', 'throughput', 'accuracy-vs-labels', 'accuracy-curves']);
     for (const [id, fig] of c) {
       expect(fig.trimStart().startsWith('<svg')).toBe(true);
       const items = marks(fig).reduce((n, x) => n + x.items, 0);
@@ -111,6 +111,13 @@ describe('buildReport with an evaluation', () => {
     expect(allLabels).toContain('scratch, 100% labels (finetune), seed 2: top-1 81.10');
     expect(allLabels.filter((l) => l.includes(', seed ')).length).toBe(18);
     expect(allLabels.some((l) => l.includes('linear'))).toBe(false);
+    // per-epoch curves: a mean point per (protocol, init, epoch) with its seed stats; a faint line per seed
+    const curves = marks(c.get('accuracy-curves') as string);
+    const means = curves.filter((m) => m.kind === 'symbol').flatMap((m) => m.labels);
+    expect(means).toHaveLength(4 * 2 * 5);
+    expect(means).toContain(`lowshot-1, pretrained, epoch 1: top-1 ${pm([52.5 - 9, 49.8 - 9, 54.1 - 9])} over 3 seed(s)`);
+    expect(means).toContain(`linear, scratch, epoch 5: top-1 ${pm([38.4 - 0.3, 40.1 - 0.3, 39.0 - 0.3])} over 3 seed(s)`);
+    expect(curves.filter((m) => m.kind === 'line').reduce((n, m) => n + m.items, 0)).toBe(4 * 2 * (3 + 1));
   });
 
   test('tables match the input', () => {
@@ -194,7 +201,7 @@ describe('buildReport without an evaluation', () => {
   test('every section is present; evaluation says "not run" for each part', () => {
     for (const id of SECTIONS) expect(html).toContain(`<section id="${id}">`);
     const ev = section(html, 'evaluation');
-    expect(ev.match(/not run \(the evaluation stage is not built yet\)/g)).toHaveLength(3);
+    expect(ev.match(/not run \(the evaluation stage is not built yet\)/g)).toHaveLength(4);
     expect(charts(html).has('accuracy-vs-labels')).toBe(false);
     expect(section(html, 'lineage')).toMatch(/evaluation<\/span> <span class="note">not run/);
     expect(json.evaluation).toBeNull();

@@ -187,7 +187,7 @@ describe('report screenshot (headless Chromium)', () => {
     const style = html.match(/<style>[\s\S]*?<\/style>/)?.[0] ?? '';
     const figures = [...html.matchAll(/<figure class="chart"[\s\S]*?<\/figure>/g)].map((m) => m[0]);
     const ids = figures.map((f) => f.match(/data-chart="([\w-]+)"/)?.[1] ?? '?');
-    expect(ids).toEqual(['stage-timings', 'cache-hits', 'ingest-outcome', 'quarantine-reasons', 'loss', 'lr', 'throughput', 'accuracy-vs-labels']);
+    expect(ids).toEqual(['stage-timings', 'cache-hits', 'ingest-outcome', 'quarantine-reasons', 'loss', 'lr', 'throughput', 'accuracy-vs-labels', 'accuracy-curves']);
     const W = 590;
     const H = 440;
     const cells = [...figures, '<figure class="chart" data-chart="control"></figure>']; // control: an empty cell
