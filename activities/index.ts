@@ -7,8 +7,9 @@ import type { Client } from '@temporalio/client';
 import { createDetectionActivities } from './detection/activities';
 import { createIngestActivities } from './ingest/activities';
 import { createEvaluateActivities } from './evaluate/activities';
+import { stopEvaluationChildren } from './evaluate/shutdown';
 import { createPrepareActivities } from './prepare/activities';
-import { createPretrainActivities } from './pretrain/activities';
+import { createPretrainActivities, stopAllTrainers } from './pretrain/activities';
 import { createScheduleActivities } from './schedule/activities';
 
 export interface ActivityDeps {
@@ -41,3 +42,12 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/**
+ * For the worker's SIGTERM/SIGINT handler: every training child of this process commits a checkpoint (pretraining
+ * at its current step, classification and detection at the end of their current epoch) and stops; each attempt
+ * fails with the retryable `WorkerShutdown` and resumes on the next worker. Returns how many were running.
+ */
+export function stopTrainingChildren(): number {
+  return stopAllTrainers() + stopEvaluationChildren();
+}

@@ -5,8 +5,7 @@
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
-import { createActivities } from '../activities';
-import { stopAllTrainers } from '../activities/pretrain/activities';
+import { createActivities, stopTrainingChildren } from '../activities';
 import type { TaskQueueName } from '../contracts/task-queues';
 import { createS3Client } from '../infra/s3';
 import { loadServiceSettings, type ServiceSettings } from '../infra/settings';
@@ -73,7 +72,7 @@ export async function runWorkers(opts: WorkerSetOptions): Promise<void> {
   // Temporal's runtime starts draining on these signals; training checkpoints and stops right away as well.
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {
-      const n = stopAllTrainers();
+      const n = stopTrainingChildren();
       if (n > 0) opts.log?.(`${sig}: asked ${n} trainer(s) to checkpoint and stop`);
     });
   }

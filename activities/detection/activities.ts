@@ -2,7 +2,8 @@
  * Detection benchmark activity. `runDetection` trains a detector (pretrained or scratch trunk) on the detection
  * dataset and scores the test split with COCO AP, in a child process (trainer-process.ts) it relays: heartbeats
  * carry `{phase, epoch, step, pointer}` (the newest per-epoch checkpoint), a retry resumes from the pointer in its
- * heartbeat details (or the run's latest.json), and cancellation stops the trainer at the next step.
+ * heartbeat details (or the run's latest.json), cancellation stops the trainer at the next step, and a worker
+ * shutdown lets it commit the current epoch first.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { FashionMnistMissingError } from '../../infra/corpus/fashion-mnist';
 import { PhotosMissingError } from '../../infra/corpus/photos';
 import { getJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
+import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from '../evaluate/shutdown';
 import type { DetectionTrainerCommand, DetectionTrainerMessage } from './trainer-process';
 import type { DetectionCheckpointPointer, DetectionHeartbeat, DetectionJob, DetectionRunResult } from './types';
 
@@ -23,6 +25,8 @@ export interface DetectionDeps {
   s3: S3Client;
   /** Compiled trainer script; defaults to dist/activities/detection/trainer-process.js. */
   trainerScript?: string;
+  /** Worker shutdown registry; defaults to the process's (tests pass their own). */
+  shutdown?: ShutdownRegistry;
 }
 
 /** Default location of the compiled trainer. */
@@ -40,11 +44,14 @@ export interface RunDetectionProcessOptions {
   cancelled?: Promise<unknown>;
   /** Milliseconds the trainer gets to stop before it is killed. @default 30000 */
   stopGraceMs?: number;
+  /** Worker shutdown registry the trainer joins. @default the process's */
+  shutdown?: ShutdownRegistry;
 }
 
 /**
  * Fork the trainer for `job` and resolve with its result. Failures the trainer marks non-retryable come back as
- * ApplicationFailures of their type; a stop request ends in a CancelledFailure.
+ * ApplicationFailures of their type; a stop request ends in a CancelledFailure, a worker shutdown
+ * (`stopEvaluationChildren`) in the retryable `WorkerShutdown` after the current epoch is committed.
  */
 export function runDetectionProcess(job: DetectionJob, opts: RunDetectionProcessOptions = {}): Promise<DetectionRunResult> {
   const script = opts.script ?? DETECTION_TRAINER_SCRIPT;
@@ -52,6 +59,12 @@ export function runDetectionProcess(job: DetectionJob, opts: RunDetectionProcess
   const child: ChildProcess = fork(script, [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? '1', TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
+  });
+  let shutdown = false;
+  // Worker shutdown: commit the current epoch, then stop (the retry resumes after it).
+  const untrack = (opts.shutdown ?? workerShutdown).track(() => {
+    shutdown = true;
+    if (child.connected) child.send({ type: 'stop', atEpochEnd: true } satisfies DetectionTrainerCommand);
   });
   return new Promise<DetectionRunResult>((resolve, reject) => {
     let stopping = false;
@@ -63,14 +76,22 @@ export function runDetectionProcess(job: DetectionJob, opts: RunDetectionProcess
       killTimer = setTimeout(() => child.kill('SIGKILL'), opts.stopGraceMs ?? 30_000);
     };
     opts.cancelled?.then(stop, stop);
+    let committedEpoch = opts.resumeFrom?.epoch ?? 0;
+    const stoppedFailure = (epoch: number) =>
+      stopping
+        ? new CancelledFailure(`detection training stopped after epoch ${epoch}`)
+        : ApplicationFailure.retryable(`worker shutting down: detection committed epoch ${epoch}; the retry resumes after it`, WORKER_SHUTDOWN);
     child.on('message', (msg: DetectionTrainerMessage) => {
       opts.onMessage?.(msg);
       switch (msg.type) {
+        case 'checkpoint':
+          committedEpoch = msg.pointer.epoch;
+          break;
         case 'done':
           resolve(msg.result);
           break;
         case 'stopped':
-          reject(new CancelledFailure(`detection training stopped after epoch ${msg.pointer?.epoch ?? 0}`));
+          reject(stoppedFailure(msg.pointer?.epoch ?? committedEpoch));
           break;
         case 'error':
           reject(
@@ -86,11 +107,12 @@ export function runDetectionProcess(job: DetectionJob, opts: RunDetectionProcess
     child.on('exit', (code, signal) => {
       if (killTimer) clearTimeout(killTimer);
       // No-ops when a message already settled the promise.
-      if (stopping) reject(new CancelledFailure(`detection training stopped (trainer exit ${code ?? signal})`));
+      if (stopping || shutdown) reject(stoppedFailure(committedEpoch));
       else reject(new Error(`detection trainer exited unexpectedly (code ${code}, signal ${signal})`));
     });
     child.send({ type: 'run', job, attempt: opts.attempt ?? 1, ...(opts.resumeFrom ? { resumeFrom: opts.resumeFrom } : {}) } satisfies DetectionTrainerCommand);
   }).finally(() => {
+    untrack();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
 }
@@ -144,6 +166,7 @@ export function createDetectionActivities(deps: DetectionDeps) {
       try {
         return await runDetectionProcess(job, {
           ...(deps.trainerScript ? { script: deps.trainerScript } : {}),
+          ...(deps.shutdown ? { shutdown: deps.shutdown } : {}),
           ...(last?.pointer ? { resumeFrom: last.pointer } : {}),
           attempt: info.attempt,
           cancelled: ctx.cancelled,

@@ -2,7 +2,7 @@
  * Detection training + COCO evaluation in its own process (forked by the runDetection activity or the CLI), so
  * TensorFlow never blocks the worker's event loop: heartbeats and cancellation keep flowing. IPC as the pretrain
  * trainer:
- *   in:  {type:'run', job, attempt, resumeFrom?} | {type:'stop'}
+ *   in:  {type:'run', job, attempt, resumeFrom?} | {type:'stop', atEpochEnd?}
  *   out: {type:'progress'|'checkpoint'|'done'|'stopped'|'error', ...}
  * A checkpoint is committed after every epoch (state object, then latest.json); a rerun of the same job resumes
  * from the newest one, and a finished run returns its stored result. Exits when the parent disappears.
@@ -38,12 +38,16 @@ export type DetectionTrainerMessage =
   | { type: 'error'; errorType?: string; message: string; nonRetryable: boolean };
 
 /** Messages from the parent. */
-export type DetectionTrainerCommand = { type: 'run'; job: DetectionJob; attempt: number; resumeFrom?: DetectionCheckpointPointer } | { type: 'stop' };
+export type DetectionTrainerCommand =
+  | { type: 'run'; job: DetectionJob; attempt: number; resumeFrom?: DetectionCheckpointPointer }
+  /** Stop at the next step (cancellation), or after committing the current epoch (`atEpochEnd`: worker shutdown). */
+  | { type: 'stop'; atEpochEnd?: boolean };
 
 /** Checkpoints kept per run. */
 const KEEP_CHECKPOINTS = 2;
 
 let stopRequested = false;
+let stopAtEpochEnd = false;
 
 function send(msg: DetectionTrainerMessage): void {
   process.send?.(msg);
@@ -267,6 +271,10 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
     for (const old of all.slice(KEEP_CHECKPOINTS)) await s3.send(new DeleteObjectCommand({ Bucket: job.bucket, Key: old.key })).catch(() => undefined);
     meta = { ...meta, epochLoss, computeSeconds: meta.computeSeconds };
     send({ type: 'checkpoint', pointer });
+    if (stopAtEpochEnd && epoch + 1 < job.epochs) {
+      send({ type: 'stopped', pointer });
+      return;
+    }
   }
 
   // Evaluation on the held-out split (its items are unseen instances).
@@ -314,7 +322,8 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
 if (require.main === module) {
   process.on('disconnect', () => process.exit(3)); // the parent died: do not keep training as an orphan
   process.on('message', (msg: DetectionTrainerCommand) => {
-    if (msg.type === 'stop') stopRequested = true;
+    if (msg.type === 'stop' && msg.atEpochEnd) stopAtEpochEnd = true;
+    else if (msg.type === 'stop') stopRequested = true;
     if (msg.type === 'run') {
       run(msg.job, msg.attempt, msg.resumeFrom).then(
         () => process.exit(0),

@@ -1,7 +1,8 @@
 /**
  * Evaluation activities. `runClassification` (GPU queue) trains in a child process (classify-process.ts) and
  * relays it: a heartbeat per committed epoch carries the pointer to that epoch's checkpoint, so a retry resumes
- * after the last committed epoch; cancellation asks the child to stop after its current epoch. The others (I/O
+ * after the last committed epoch; cancellation asks the child to stop after its current epoch, and so does a
+ * worker shutdown (shutdown.ts), which ends the attempt with the retryable `WorkerShutdown`. The others (I/O
  * queue) prepare the labelled data, draw class-balanced subsets and write the summary.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -19,6 +20,7 @@ import { summarizeDetection } from '../detection/types';
 import type { ClassifierMessage } from './classify-process';
 import { buildEvalData, readLabels, type EvalDataRef } from './eval-data';
 import { classificationFingerprint, classifierRunDir, type ClassificationJob, type ClassifierPointer } from './jobs';
+import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from './shutdown';
 import { classBalancedSubset, type LabelSubset } from './subsets';
 
 export interface EvaluateDeps {
@@ -27,6 +29,8 @@ export interface EvaluateDeps {
   classifierScript?: string;
   /** Seconds the child gets to finish its epoch after a stop request before it is killed. */
   stopGraceSeconds?: number;
+  /** Worker shutdown registry; defaults to the process's (tests pass their own). */
+  shutdown?: ShutdownRegistry;
 }
 
 /** Heartbeat details of runClassification. */
@@ -101,6 +105,12 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
       let beat: ClassificationHeartbeat = { epochsDone: last?.pointer?.epochsDone ?? 0, ...(last?.pointer ? { pointer: last.pointer } : {}) };
       heartbeat(beat);
       const keepAlive = setInterval(() => heartbeat(beat), 5000); // liveness while data loads or an epoch runs
+      let shutdown = false;
+      // A stop request lets the child finish and commit its current epoch (it checks after each epoch).
+      const untrack = (deps.shutdown ?? workerShutdown).track(() => {
+        shutdown = true;
+        child.send?.({ type: 'stop' });
+      });
       try {
         return await new Promise<ClassificationRun>((resolve, reject) => {
           let stopping = false;
@@ -110,6 +120,10 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
             child.send?.({ type: 'stop' });
             killTimer = setTimeout(() => child.kill('SIGKILL'), grace);
           });
+          const stoppedFailure = (epochs: number | undefined) =>
+            stopping
+              ? new CancelledFailure(`classification stopped after epoch ${epochs ?? 0}`)
+              : ApplicationFailure.retryable(`worker shutting down: classification committed epoch ${epochs ?? 0}; the retry resumes after it`, WORKER_SHUTDOWN);
           child.on('message', (msg: ClassifierMessage) => {
             switch (msg.type) {
               case 'epoch':
@@ -121,7 +135,7 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
                 break;
               case 'stopped':
                 if (killTimer) clearTimeout(killTimer);
-                reject(new CancelledFailure(`classification stopped after epoch ${msg.pointer?.epochsDone ?? 0}`));
+                reject(stoppedFailure(msg.pointer?.epochsDone ?? beat.epochsDone));
                 break;
               case 'error':
                 reject(
@@ -134,12 +148,13 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
           });
           child.on('exit', (code, signal) => {
             if (killTimer) clearTimeout(killTimer);
-            if (stopping) reject(new CancelledFailure(`classification stopped (exit ${code ?? signal})`));
+            if (stopping || shutdown) reject(stoppedFailure(beat.epochsDone));
             else reject(new Error(`classifier exited unexpectedly (code ${code}, signal ${signal})`)); // no-op if settled
           });
           child.send({ type: 'run', job, ...(last?.pointer ? { resume: last.pointer } : {}) });
         });
       } finally {
+        untrack();
         clearInterval(keepAlive);
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }

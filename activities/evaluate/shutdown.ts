@@ -1,0 +1,40 @@
+/**
+ * Worker shutdown for the evaluation children (classification and detection trainers). On SIGTERM the worker calls
+ * {@link stopEvaluationChildren}: each running child finishes and commits its current epoch, then stops, and its
+ * activity fails with the retryable `WorkerShutdown`, so the retry (on a restarted or another worker) resumes
+ * after that epoch. Without this the child would train through the shutdown grace period only to be cancelled.
+ */
+
+/** Error type of an attempt ended by a worker shutdown (retryable; the same type as pretraining's). */
+export const WORKER_SHUTDOWN = 'WorkerShutdown';
+
+/** The running children of one worker process, and whether it is shutting down. */
+export class ShutdownRegistry {
+  private readonly live = new Set<() => void>();
+  private stopping = false;
+
+  /**
+   * Register a running child by the function that asks it to commit its epoch and stop; returns the function
+   * that unregisters it. A child that starts after the shutdown began is asked at once.
+   */
+  track(stopAtEpochEnd: () => void): () => void {
+    this.live.add(stopAtEpochEnd);
+    if (this.stopping) stopAtEpochEnd();
+    return () => this.live.delete(stopAtEpochEnd);
+  }
+
+  /** Ask every running child to commit its current epoch and stop; returns how many were running. */
+  stopAll(): number {
+    this.stopping = true;
+    for (const stop of this.live) stop();
+    return this.live.size;
+  }
+}
+
+/** The worker process's registry (activities use it unless their deps name another, as tests do). */
+export const workerShutdown = new ShutdownRegistry();
+
+/** For the worker's signal handler: see {@link ShutdownRegistry.stopAll}. */
+export function stopEvaluationChildren(): number {
+  return workerShutdown.stopAll();
+}
