@@ -134,6 +134,12 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
     for (const [name, total, value, detail] of barStates(s, final)) {
       let bar = created.get(name);
       if (!bar && bars) {
+        // Keep the pipeline's own bar below the stage bars: take it out; it is re-created after this stage's.
+        const pipelineBar = created.get('pipeline');
+        if (pipelineBar && name !== 'pipeline') {
+          bars.remove(pipelineBar);
+          created.delete('pipeline');
+        }
         bar = bars.create(Math.max(1, total), 0, { stage: name.padEnd(10), detail });
         created.set(name, bar);
       }
