@@ -14,65 +14,22 @@
  *     [--rounds 3] [--sinkhorn-rounds 3] [--no-reference] [--python bench/.venv/bin/python] [--out FILE]
  *
  * Both sides run with the allocator settings of the benchmarking method (MALLOC_MMAP_THRESHOLD_,
- * MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_) unless they are already set in the environment; the values used are
- * recorded. Writes bench/results/train-step-<date>.json. Synthetic N(0,1) pixels (data loading is not timed).
+ * MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_) and PyTorch with OMP_WAIT_POLICY=PASSIVE (see main), unless already
+ * set in the environment; the values used are recorded. Writes bench/results/train-step-<date>.json. Synthetic
+ * N(0,1) pixels (data loading is not timed).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../engine/backend';
-import { createSwavTrainer, type SwavEngineConfig } from '../engine/index';
-import { cropGroups, sinkhornTf, type SwavBatch } from '../engine/swav-step';
+import { createSwavTrainer } from '../engine/index';
+import { sinkhornTf, type SwavBatch } from '../engine/swav-step';
 import { regnetComplexity } from '../ml/complexity';
 import { regnetSpec } from '../ml/regnet';
 import { Rng } from '../ml/rng';
 import { sinkhornKnopp } from '../ml/sinkhorn';
-
-interface Workload {
-  name: string;
-  cfg: SwavEngineConfig;
-  batch: number;
-}
-
-function workload(name: string, trunk: 'tiny' | '200mf', big: number, small: number, batch: number, K: number): Workload {
-  const regnet =
-    trunk === 'tiny'
-      ? { depth: 4, w0: 16, wa: 8, wm: 2.0, groupWidth: 8 }
-      : { depth: 13, w0: 24, wa: 36.44, wm: 2.49, groupWidth: 8 };
-  return {
-    name,
-    batch,
-    cfg: {
-      // Stem width 32 (the RegNet default) for every workload; benchmarking.md leaves W-tiny's stem unstated.
-      regnet: { ...regnet, bottleneckMultiplier: 1, seRatio: 0.25, rounding: 'pycls', stemWidth: 32 },
-      swav: {
-        hiddenDims: [512],
-        headBatchNorm: true,
-        featureDim: 128,
-        prototypes: K,
-        temperature: 0.1,
-        epsilon: 0.05,
-        sinkhornIterations: 3,
-        crops: [
-          { size: big, count: 2, minScale: 0.14, maxScale: 1 },
-          { size: small, count: 4, minScale: 0.05, maxScale: 0.14 },
-        ],
-        cropsForAssign: [0, 1],
-        freezePrototypesIters: 0,
-        queueLength: 0,
-        epochQueueStarts: 0,
-      },
-      optim: { momentum: 0.9, weightDecay: 1e-6, larsTrustCoefficient: 0.001 },
-    },
-  };
-}
-
-const WORKLOADS: Record<string, Workload> = {
-  'W-tiny': workload('W-tiny', 'tiny', 32, 16, 32, 64),
-  'W-200MF': workload('W-200MF', '200mf', 64, 32, 32, 300),
-  'W-200MF-96': workload('W-200MF-96', '200mf', 96, 48, 16, 300),
-};
+import { syntheticBatch, WORKLOADS } from './workloads';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -89,16 +46,6 @@ function stats(xs: number[]): { median: number; min: number; max: number } {
   const s = [...xs].sort((a, b) => a - b);
   const r = (v: number) => Math.round(v * 10) / 10;
   return { median: r(s[s.length >> 1] as number), min: r(s[0] as number), max: r(s[s.length - 1] as number) };
-}
-
-function syntheticBatch(w: Workload, seed: number): SwavBatch {
-  const rng = Rng.keyed(seed);
-  const crops = cropGroups(w.cfg.swav.crops).map((g) => {
-    const a = new Float32Array(g.count * w.batch * g.size * g.size * 3);
-    for (let i = 0; i < a.length; i++) a[i] = rng.normal();
-    return a;
-  });
-  return { crops, batch: w.batch };
 }
 
 /** Child: time one workload, print one JSON line. */
@@ -231,6 +178,9 @@ function main(): void {
   }
   const env: NodeJS.ProcessEnv = { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' };
   for (const [k, v] of Object.entries(ALLOCATOR)) env[k] ??= v;
+  // libgomp's default spin-wait makes a 2-thread PyTorch step 5-50x slower as soon as anything else uses a core of
+  // this shared 2-core host (measured 1163 vs 220 ms/step on W-tiny); passive waiting is the fair setting here.
+  env.OMP_WAIT_POLICY ??= 'PASSIVE';
 
   const load: number[] = [];
   const exec = (file: string, args: string[], extraEnv: NodeJS.ProcessEnv): Record<string, unknown> => {
@@ -327,7 +277,7 @@ function main(): void {
     date,
     command: process.argv.join(' '),
     host: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}` },
-    env: Object.fromEntries([...Object.keys(ALLOCATOR), 'SEERFLOW_BACKEND'].map((k) => [k, env[k] ?? null])),
+    env: Object.fromEntries([...Object.keys(ALLOCATOR), 'OMP_WAIT_POLICY', 'SEERFLOW_BACKEND'].map((k) => [k, env[k] ?? null])),
     loadavg1m: load,
     note: 'shared 2-core host: absolute times drift between runs; compare the ratios measured within this run',
     summary,

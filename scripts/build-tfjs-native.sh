@@ -13,10 +13,32 @@ WHEELS="$ROOT/.seerflow/cache/wheels"
 log() { printf '[tfjs-native] %s\n' "$*" >&2; }
 
 [[ -d $TFN ]] || { log "$TFN is missing: run npm install first"; exit 1; }
+
+# GPU: TensorFlow's CUDA build loads cuDNN, cuBLAS, ... at run time. They come from pip (the wheel's and-cuda
+# extra) into .seerflow/cuda-venv; .seerflow/gpu-env.sh puts their lib folders on LD_LIBRARY_PATH, and
+# bin/seerflow and bench/gpu-check.sh source it. Needs an NVIDIA driver recent enough for those CUDA libraries.
+cuda_env() {
+  local venv="$ROOT/.seerflow/cuda-venv"
+  if [[ ! -f "$venv/.and-cuda-$TF_VERSION.stamp" ]]; then
+    log "installing the CUDA libraries of tensorflow[and-cuda]==$TF_VERSION from PyPI into $venv (several GB)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check --find-links "$WHEELS" "tensorflow[and-cuda]==$TF_VERSION"
+    touch "$venv/.and-cuda-$TF_VERSION.stamp"
+  fi
+  local dirs
+  dirs=$(ls -d "$venv"/lib/python3*/site-packages/nvidia/*/lib 2>/dev/null | paste -sd: -)
+  [[ -n "$dirs" ]] || { log "no nvidia/*/lib folders in $venv"; exit 1; }
+  printf '# written by scripts/build-tfjs-native.sh --gpu: CUDA libraries for @tensorflow/tfjs-node-gpu\nexport LD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"\n' "$dirs" >"$ROOT/.seerflow/gpu-env.sh"
+  log "wrote .seerflow/gpu-env.sh"
+}
 addon=$(ls "$TFN"/lib/napi-v*/tfjs_binding.node 2>/dev/null | head -1 || true)
 if [[ -n "$addon" && -f "$TFN/deps/lib/libtensorflow_cc.so.2" ]]; then
   ver=$(TF_CPP_MIN_LOG_LEVEL=3 node -e "console.log(require('$ROOT/$addon').TF_Version)" 2>/dev/null || true)
-  if [[ "$ver" == "$TF_VERSION" ]]; then log "already built ($addon, TF $ver)"; exit 0; fi
+  if [[ "$ver" == "$TF_VERSION" ]]; then
+    if [[ $FLAVOUR == gpu ]]; then mkdir -p "$WHEELS"; cuda_env; fi
+    log "already built ($addon, TF $ver)"
+    exit 0
+  fi
 fi
 
 mkdir -p "$WHEELS"
@@ -41,11 +63,14 @@ ln -sf libtensorflow_framework.so.2 "$TFN/deps/lib/libtensorflow_framework.so"
 # node-pre-gyp's install.js would re-download when this marker is absent; keep it for tools that check it.
 touch "$TFN/deps/lib/libtensorflow.so.2.9.1"
 
+if [[ $FLAVOUR == gpu ]]; then cuda_env; fi
+
 log "compiling the addon"
 NODEDIR=$(dirname "$(dirname "$(command -v node)")")
 if [[ -f "$NODEDIR/include/node/node_api.h" ]]; then export npm_config_nodedir="$NODEDIR"; fi
 (cd "$TFN" && npx --no-install node-pre-gyp install --build-from-source >"$T/build.log" 2>&1) || { cat "$T/build.log" >&2; exit 1; }
 addon=$(ls "$TFN"/lib/napi-v*/tfjs_binding.node | head -1)
+[[ -f "$ROOT/.seerflow/gpu-env.sh" && $FLAVOUR == gpu ]] && source "$ROOT/.seerflow/gpu-env.sh"
 ver=$(TF_CPP_MIN_LOG_LEVEL=3 node -e "console.log(require('$ROOT/$addon').TF_Version)")
 log "built: TF_Version=$ver"
 [[ "$ver" == "$TF_VERSION" ]]
