@@ -9,13 +9,13 @@ import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { runDetectionProcess } from '../../activities/detection/activities';
 import { summarizeDetection, type DetectionJob, type DetectionRunResult } from '../../activities/detection/types';
-import type { EvaluationResult, Initialisation, SeedStat } from '../../contracts/evaluate';
+import type { Initialisation } from '../../contracts/evaluate';
 import { pretrainKeys, type CheckpointPointer } from '../../contracts/pretrain';
 import { datasetVersion, detectionKeys, writeDetectionDataset, type DetectionManifest } from '../../infra/detection/build-dataset';
 import { createS3Client, ensureBucket, getBytes, getJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
-import { COCO_STAT_NAMES } from '../../ml/coco-eval';
 import { addConfigOptions, configFromOptions, printJson, type ConfigCliOptions } from '../common';
+import { formatDetectionSummary } from '../eval-table';
 import { CliError, EXIT } from '../exit-codes';
 
 function intArg(min: number, max: number) {
@@ -67,14 +67,6 @@ async function resolveCheckpoint(s3: ReturnType<typeof createS3Client>, bucket: 
   const p = latest?.history[0];
   if (!p) throw new CliError(`no SwAV checkpoint at s3://${bucket}/${pretrainKeys.latest(run)}; run \`seerflow run --preset tiny --name ${run}\` first`);
   return p;
-}
-
-/** AP / AP50 / AP75 per initialisation, in points, mean ± std over seeds (also used by `seerflow eval`). */
-export function formatDetectionSummary(summary: NonNullable<EvaluationResult['detectionSummary']>): string {
-  const f = (x: SeedStat) => `${(100 * x.mean).toFixed(1)} ± ${(100 * x.std).toFixed(1)}`.padStart(13);
-  const lines = [`  init        ${COCO_STAT_NAMES.slice(0, 3).map((n) => n.padStart(13)).join('')}`];
-  for (const [init, s] of Object.entries(summary)) lines.push(`  ${init.padEnd(11)} ${f(s.AP)}${f(s.AP50)}${f(s.AP75)}`);
-  return lines.join('\n');
 }
 
 function pct(v: number | undefined): string {

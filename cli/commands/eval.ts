@@ -15,7 +15,6 @@ import { createS3Client, getBytes, getJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { formatEvaluation } from '../eval-table';
 import { follow } from '../progress';
-import { formatDetectionSummary } from './detection';
 import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, spawnLocalWorkers, type ConfigCliOptions } from '../common';
 import { CliError, EXIT } from '../exit-codes';
 import { workflowUiUrl } from '../summary';
@@ -79,8 +78,7 @@ export function register(program: Command): void {
           const r = await result;
           if (opts.json) printJson(r);
           else {
-            const det = r.detectionSummary ? `\ndetection: COCO box AP in points, mean ± std over seeds (${r.detection.length} runs)\n${formatDetectionSummary(r.detectionSummary)}` : '';
-            process.stdout.write(`${formatEvaluation(r)}${det}\nTemporal UI: ${url}\n`);
+            process.stdout.write(`${formatEvaluation(r)}\nTemporal UI: ${url}\n`);
           }
         } catch (err) {
           if (err instanceof WorkflowFailedError) {
