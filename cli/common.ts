@@ -1,7 +1,7 @@
 /** Shared CLI plumbing: config options, Temporal client connection with a clear error, worker auto-start. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/load';
 import type { SeerConfig } from '../config/schema';
@@ -80,4 +80,30 @@ export function spawnLocalWorkers(logFile: string): ChildProcess {
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Stops the workers `spawnLocalWorkers` started (SIGTERM: running trainers checkpoint first) and waits for them. */
+export async function stopLocalWorkers(workers: ChildProcess | undefined): Promise<void> {
+  if (!workers || workers.exitCode !== null) return;
+  const exited = new Promise((r) => workers.once('exit', r));
+  workers.kill('SIGTERM');
+  await exited;
+}
+
+/**
+ * Awaits a followed workflow. A failed workflow prints `<what> failed: <innermost cause> [<error type>]` and the
+ * UI link, sets the failure exit code and resolves to undefined (workflow -> child -> activity ->
+ * ApplicationFailure: the innermost message is the useful one); other errors propagate.
+ */
+export async function settleWorkflow<T>(result: Promise<T>, what: string, url: string): Promise<T | undefined> {
+  try {
+    return await result;
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    let root = err.cause as (Error & { type?: string; cause?: unknown }) | undefined;
+    while (root?.cause instanceof Error) root = root.cause as Error & { type?: string; cause?: unknown };
+    process.stderr.write(`${what} failed: ${root?.message ?? err.message}${root?.type ? ` [${root.type}]` : ''}\nsee ${url}\n`);
+    process.exitCode = EXIT.failure;
+    return undefined;
+  }
 }

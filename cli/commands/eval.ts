@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { evaluationInputFor, type EvaluationResult } from '../../contracts/evaluate';
 import { workflowIds } from '../../contracts/pipeline';
@@ -15,7 +14,7 @@ import { createS3Client, getBytes, getJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { formatEvaluation } from '../eval-table';
 import { follow } from '../progress';
-import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, spawnLocalWorkers, type ConfigCliOptions } from '../common';
+import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, settleWorkflow, spawnLocalWorkers, stopLocalWorkers, type ConfigCliOptions } from '../common';
 import { CliError, EXIT } from '../exit-codes';
 import { workflowUiUrl } from '../summary';
 
@@ -73,28 +72,12 @@ export function register(program: Command): void {
         const url = workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId);
         process.stderr.write(`evaluation ${workflowId} of ${checkpointKey} (preset ${cfg.preset})\nTemporal UI: ${url}\n`);
         // The same live progress as `seerflow run` (a bar on a terminal, lines otherwise).
-        const result = follow<EvaluationResult>(client, handle.workflowId);
-        try {
-          const r = await result;
-          if (opts.json) printJson(r);
-          else {
-            process.stdout.write(`${formatEvaluation(r)}\nTemporal UI: ${url}\n`);
-          }
-        } catch (err) {
-          if (err instanceof WorkflowFailedError) {
-            let root = err.cause as (Error & { type?: string; cause?: unknown }) | undefined;
-            while (root?.cause instanceof Error) root = root.cause as Error & { type?: string; cause?: unknown };
-            process.stderr.write(`evaluation failed: ${root?.message ?? err.message}${root?.type ? ` [${root.type}]` : ''}\nsee ${url}\n`);
-            process.exitCode = EXIT.failure;
-            return;
-          }
-          throw err;
-        }
+        const r = await settleWorkflow(follow<EvaluationResult>(client, handle.workflowId), 'evaluation', url);
+        if (r === undefined) return;
+        if (opts.json) printJson(r);
+        else process.stdout.write(`${formatEvaluation(r)}\nTemporal UI: ${url}\n`);
       } finally {
-        if (workers) {
-          workers.kill('SIGTERM');
-          await new Promise((r) => workers?.once('exit', r));
-        }
+        await stopLocalWorkers(workers);
         await connection.close();
       }
     });

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
 import { workflowIds } from '../../contracts/pipeline';
 import { loadServiceSettings } from '../../infra/settings';
-import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, spawnLocalWorkers, type ConfigCliOptions } from '../common';
+import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, settleWorkflow, spawnLocalWorkers, stopLocalWorkers, type ConfigCliOptions } from '../common';
 import { follow } from '../progress';
 import { formatIngest, workflowUiUrl } from '../summary';
 
@@ -25,15 +25,14 @@ export function register(program: Command): void {
         const workflowId = workflowIds.stage(cfg.run.name, 'ingest');
         const input: IngestInput = { runName: cfg.run.name, config: cfg.ingest };
         await client.workflow.start('ingestWorkflow', { taskQueue: settings.taskQueues.orchestrator, workflowId, args: [input], workflowIdConflictPolicy: 'USE_EXISTING' });
-        process.stderr.write(`ingest ${workflowId}\nTemporal UI: ${workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId)}\n`);
-        const result = await follow<IngestResult>(client, workflowId);
+        const url = workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId);
+        process.stderr.write(`ingest ${workflowId}\nTemporal UI: ${url}\n`);
+        const result = await settleWorkflow(follow<IngestResult>(client, workflowId), 'ingest', url);
+        if (result === undefined) return;
         if (opts.json) printJson(result);
         else process.stdout.write(`${formatIngest(result)}\n`);
       } finally {
-        if (workers) {
-          workers.kill('SIGTERM');
-          await new Promise((r) => workers?.once('exit', r));
-        }
+        await stopLocalWorkers(workers);
         await connection.close();
       }
     });

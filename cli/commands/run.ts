@@ -1,12 +1,10 @@
 /** `seerflow run`: validate the config, start the pipeline, show live progress, print the summary. */
 import path from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { workflowIds, type PipelineInput, type PipelineResult } from '../../contracts/pipeline';
 import { SEER_RUN } from '../../contracts/search-attributes';
 import { loadServiceSettings } from '../../infra/settings';
-import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, spawnLocalWorkers, type ConfigCliOptions } from '../common';
-import { EXIT } from '../exit-codes';
+import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, settleWorkflow, spawnLocalWorkers, stopLocalWorkers, type ConfigCliOptions } from '../common';
 import { follow } from '../progress';
 import { formatPipeline, workflowUiUrl } from '../summary';
 import { reportAfterRun } from './report';
@@ -49,27 +47,13 @@ export function register(program: Command): void {
           else process.stdout.write(`${workflowId}\n`);
           return;
         }
-        try {
-          const result = await follow<PipelineResult>(client, workflowId);
-          if (opts.json) printJson(result);
-          else process.stdout.write(`${formatPipeline(result)}\nTemporal UI: ${url}\n`);
-          await reportAfterRun(client, workflowId, { result, config: cfg }, settings, opts.json);
-        } catch (err) {
-          if (err instanceof WorkflowFailedError) {
-            // The useful message is the innermost cause (pipeline -> stage -> activity -> ApplicationFailure).
-            let root = err.cause as (Error & { type?: string; cause?: unknown }) | undefined;
-            while (root?.cause instanceof Error) root = root.cause as Error & { type?: string; cause?: unknown };
-            process.stderr.write(`pipeline failed: ${root?.message ?? err.message}${root?.type ? ` [${root.type}]` : ''}\nsee ${url}\n`);
-            process.exitCode = EXIT.failure;
-            return;
-          }
-          throw err;
-        }
+        const result = await settleWorkflow(follow<PipelineResult>(client, workflowId), 'pipeline', url);
+        if (result === undefined) return;
+        if (opts.json) printJson(result);
+        else process.stdout.write(`${formatPipeline(result)}\nTemporal UI: ${url}\n`);
+        await reportAfterRun(client, workflowId, { result, config: cfg }, settings, opts.json);
       } finally {
-        if (workers) {
-          workers.kill('SIGTERM');
-          await new Promise((r) => workers?.once('exit', r));
-        }
+        await stopLocalWorkers(workers);
         await connection.close();
       }
     });
