@@ -1,4 +1,5 @@
 import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { RetryState } from '@temporalio/common';
 import { settleWorkflow } from '../../../cli/common';
 
 describe('settleWorkflow', () => {
@@ -15,8 +16,8 @@ describe('settleWorkflow', () => {
   it('prints the innermost cause with its type, sets the failure exit code and resolves to undefined', async () => {
     const write = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const app = ApplicationFailure.create({ message: 'bucket seerflow-x does not exist', type: 'BucketMissing', nonRetryable: true });
-    const activity = new ActivityFailure('activity failed', 'listPartition', '1', 0, undefined, app);
-    const failed = new WorkflowFailedError('Workflow execution failed', activity, 0);
+    const activity = new ActivityFailure('activity failed', 'listPartition', '1', RetryState.NON_RETRYABLE_FAILURE, undefined, app);
+    const failed = new WorkflowFailedError('Workflow execution failed', activity, RetryState.NON_RETRYABLE_FAILURE);
     await expect(settleWorkflow(Promise.reject(failed), 'ingest', 'http://ui/wf')).resolves.toBeUndefined();
     expect(write).toHaveBeenCalledWith('ingest failed: bucket seerflow-x does not exist [BucketMissing]\nsee http://ui/wf\n');
     expect(process.exitCode).toBe(1);
