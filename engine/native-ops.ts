@@ -106,6 +106,15 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, opts: Conv2dOptions = {})
   if (isNative() && !opts.fallback) {
     const mode = nativePadding(x.shape[1], kh, stride, pad);
     const inputGrad = !opts.noInputGrad;
+    if (mode === 'PAD' && groups > 1 && stride === 2 && kh === 3 && pad === 1 && x.shape[1] % 2 === 0 && x.shape[2] % 2 === 0) {
+      // PyTorch's stride-2 3x3 conv with pad 1 on an even size reads rows 2i-1..2i+1; TF's SAME pads only after.
+      // A 4x4 filter (the 3x3 one plus a zero last row and column) under SAME reads rows 2i-1..2i+2 with pad 1
+      // on both sides: the same output, without copying the whole input into a padded buffer (and back, for the
+      // gradient). The zero taps' gradient is dropped by tf.pad's own gradient. Grouped convs only: they do little
+      // arithmetic per input byte, so the copy costs more than the 16/9 taps (for the dense stem it is the reverse).
+      const w4 = tf.pad(w, [[0, 1], [0, 1], [0, 0], [0, 0]]) as tf.Tensor4D;
+      return nativeConv(2, 'SAME', inputGrad)(x, w4);
+    }
     if (mode === 'PAD') {
       const xp = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
       return nativeConv(stride, 'VALID', inputGrad)(xp, w);

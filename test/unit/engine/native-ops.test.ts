@@ -30,9 +30,11 @@ describe('native ops on the native TensorFlow backend', () => {
     expect(tf.env().getBool('PROD')).toBe(true);
   });
 
-  // Even sizes with stride 2 take the explicit-pad path, odd sizes and stride 1 take 'SAME'.
+  // 3x3 stride 2 on even sizes runs as a 4x4 'SAME' conv; other even stride-2 cases pad explicitly; odd sizes
+  // and stride 1 take 'SAME'.
   it.each([
     { size: 8, groups: 4, stride: 2, k: 3, pad: 1 },
+    { size: 8, groups: 2, stride: 2, k: 5, pad: 2 },
     { size: 7, groups: 4, stride: 2, k: 3, pad: 1 },
     { size: 6, groups: 2, stride: 1, k: 3, pad: 1 },
     { size: 6, groups: 1, stride: 2, k: 1, pad: 0 },
