@@ -13,6 +13,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SEED_LAYOUT } from '../../infra/corpus/seed';
 import { getBytes, getJson, getText, putJson } from '../../infra/s3';
 import { canonicalizeImage } from '../prepare/canonicalize';
+import { mapLimited } from '../shared/map-limited';
 
 /** One line of `labels/fashion-mnist/{train,test}.jsonl`. */
 export interface LabelLine {
@@ -91,20 +92,6 @@ export function unpackImages(bytes: Uint8Array): PackedImage[] {
     if (base + e.offset + e.length > buf.length) throw new Error(`eval data pack truncated at ${e.key}`);
     return { key: e.key, label: e.label, jpeg: new Uint8Array(buf.subarray(base + e.offset, base + e.offset + e.length)) };
   });
-}
-
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i] as T);
-      }
-    })
-  );
-  return out;
 }
 
 /** Read and parse a labels file; throws when it is missing. */
