@@ -7,9 +7,8 @@ import type { Client } from '@temporalio/client';
 import { createDetectionActivities } from './detection/activities';
 import { createIngestActivities } from './ingest/activities';
 import { createEvaluateActivities } from './evaluate/activities';
-import { stopEvaluationChildren } from './evaluate/shutdown';
 import { createPrepareActivities } from './prepare/activities';
-import { createPretrainActivities, stopAllTrainers } from './pretrain/activities';
+import { createPretrainActivities } from './pretrain/activities';
 import { createScheduleActivities } from './schedule/activities';
 
 export interface ActivityDeps {
@@ -48,6 +47,4 @@ export type Activities = ReturnType<typeof createActivities>;
  * at its current step, classification and detection at the end of their current epoch) and stops; each attempt
  * fails with the retryable `WorkerShutdown` and resumes on the next worker. Returns how many were running.
  */
-export function stopTrainingChildren(): number {
-  return stopAllTrainers() + stopEvaluationChildren();
-}
+export { stopTrainingChildren } from './shared/shutdown';

@@ -5,8 +5,6 @@
  * heartbeat details (or the run's latest.json), cancellation stops the trainer at the next step, and a worker
  * shutdown lets it commit the current epoch first.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
@@ -16,7 +14,8 @@ import { FashionMnistMissingError } from '../../infra/corpus/fashion-mnist';
 import { PhotosMissingError } from '../../infra/corpus/photos';
 import { getJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
-import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from '../evaluate/shutdown';
+import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from '../shared/shutdown';
+import { superviseTrainerChild } from '../shared/trainer-child';
 import type { DetectionTrainerCommand, DetectionTrainerMessage } from './trainer-process';
 import type { DetectionCheckpointPointer, DetectionHeartbeat, DetectionJob, DetectionRunResult } from './types';
 
@@ -51,69 +50,29 @@ export interface RunDetectionProcessOptions {
 /**
  * Fork the trainer for `job` and resolve with its result. Failures the trainer marks non-retryable come back as
  * ApplicationFailures of their type; a stop request ends in a CancelledFailure, a worker shutdown
- * (`stopEvaluationChildren`) in the retryable `WorkerShutdown` after the current epoch is committed.
+ * (`stopTrainingChildren`) in the retryable `WorkerShutdown` after the current epoch is committed.
  */
 export function runDetectionProcess(job: DetectionJob, opts: RunDetectionProcessOptions = {}): Promise<DetectionRunResult> {
-  const script = opts.script ?? DETECTION_TRAINER_SCRIPT;
-  if (!existsSync(script)) return Promise.reject(new Error(`detection trainer ${script} is missing; build with \`npx tsc -p tsconfig.json\``));
-  const child: ChildProcess = fork(script, [], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? '1', TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
-  });
-  let shutdown = false;
-  // Worker shutdown: commit the current epoch, then stop (the retry resumes after it).
-  const untrack = (opts.shutdown ?? workerShutdown).track(() => {
-    shutdown = true;
-    if (child.connected) child.send({ type: 'stop', atEpochEnd: true } satisfies DetectionTrainerCommand);
-  });
-  return new Promise<DetectionRunResult>((resolve, reject) => {
-    let stopping = false;
-    let killTimer: NodeJS.Timeout | undefined;
-    const stop = () => {
-      if (stopping || !child.connected) return;
-      stopping = true;
-      child.send?.({ type: 'stop' } satisfies DetectionTrainerCommand);
-      killTimer = setTimeout(() => child.kill('SIGKILL'), opts.stopGraceMs ?? 30_000);
-    };
-    opts.cancelled?.then(stop, stop);
-    let committedEpoch = opts.resumeFrom?.epoch ?? 0;
-    const stoppedFailure = (epoch: number) =>
-      stopping
+  let committedEpoch = opts.resumeFrom?.epoch ?? 0;
+  return superviseTrainerChild<DetectionRunResult, DetectionTrainerMessage>({
+    script: opts.script ?? DETECTION_TRAINER_SCRIPT,
+    label: 'detection trainer',
+    run: { type: 'run', job, attempt: opts.attempt ?? 1, ...(opts.resumeFrom ? { resumeFrom: opts.resumeFrom } : {}) } satisfies DetectionTrainerCommand,
+    ...(opts.cancelled ? { cancelled: opts.cancelled } : {}),
+    stopGraceMs: opts.stopGraceMs ?? 30_000,
+    shutdown: opts.shutdown ?? workerShutdown,
+    // Worker shutdown: commit the current epoch, then stop (the retry resumes after it).
+    shutdownMessage: { type: 'stop', atEpochEnd: true } satisfies DetectionTrainerCommand,
+    onMessage: (msg) => {
+      if (msg.type === 'checkpoint') committedEpoch = msg.pointer.epoch;
+      opts.onMessage?.(msg);
+    },
+    stoppedFailure: (byCancel, msg) => {
+      const epoch = (msg?.type === 'stopped' ? msg.pointer?.epoch : undefined) ?? committedEpoch;
+      return byCancel
         ? new CancelledFailure(`detection training stopped after epoch ${epoch}`)
         : ApplicationFailure.retryable(`worker shutting down: detection committed epoch ${epoch}; the retry resumes after it`, WORKER_SHUTDOWN);
-    child.on('message', (msg: DetectionTrainerMessage) => {
-      opts.onMessage?.(msg);
-      switch (msg.type) {
-        case 'checkpoint':
-          committedEpoch = msg.pointer.epoch;
-          break;
-        case 'done':
-          resolve(msg.result);
-          break;
-        case 'stopped':
-          reject(stoppedFailure(msg.pointer?.epoch ?? committedEpoch));
-          break;
-        case 'error':
-          reject(
-            msg.errorType
-              ? ApplicationFailure.create({ type: msg.errorType, message: msg.message, nonRetryable: msg.nonRetryable })
-              : new Error(`detection trainer failed: ${msg.message}`)
-          );
-          break;
-        default:
-          break;
-      }
-    });
-    child.on('exit', (code, signal) => {
-      if (killTimer) clearTimeout(killTimer);
-      // No-ops when a message already settled the promise.
-      if (stopping || shutdown) reject(stoppedFailure(committedEpoch));
-      else reject(new Error(`detection trainer exited unexpectedly (code ${code}, signal ${signal})`));
-    });
-    child.send({ type: 'run', job, attempt: opts.attempt ?? 1, ...(opts.resumeFrom ? { resumeFrom: opts.resumeFrom } : {}) } satisfies DetectionTrainerCommand);
-  }).finally(() => {
-    untrack();
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
   });
 }
 

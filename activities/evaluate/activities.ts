@@ -5,8 +5,6 @@
  * worker shutdown (shutdown.ts), which ends the attempt with the retryable `WorkerShutdown`. The others (I/O
  * queue) prepare the labelled data, draw class-balanced subsets and write the summary.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
@@ -17,10 +15,11 @@ import { getJson, putJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
 import { summarizeClassification } from '../../ml/stats';
 import { summarizeDetection } from '../detection/types';
+import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from '../shared/shutdown';
+import { superviseTrainerChild } from '../shared/trainer-child';
 import type { ClassifierMessage } from './classify-process';
 import { buildEvalData, readLabels, type EvalDataRef } from './eval-data';
 import { classificationFingerprint, classifierRunDir, type ClassificationJob, type ClassifierPointer } from './jobs';
-import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from './shutdown';
 import { classBalancedSubset, type LabelSubset } from './subsets';
 
 export interface EvaluateDeps {
@@ -95,68 +94,34 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
         const { fingerprint: _f, losses: _l, ...run } = done;
         return run;
       }
-      if (!existsSync(script)) throw new Error(`classifier script ${script} is missing; build with \`npx tsc\``);
-      const ctx = Context.current();
       const last = activityInfo().heartbeatDetails as ClassificationHeartbeat | undefined;
-      const child: ChildProcess = fork(script, [], {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        env: { ...process.env, TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? '1', TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
-      });
       let beat: ClassificationHeartbeat = { epochsDone: last?.pointer?.epochsDone ?? 0, ...(last?.pointer ? { pointer: last.pointer } : {}) };
       heartbeat(beat);
       const keepAlive = setInterval(() => heartbeat(beat), 5000); // liveness while data loads or an epoch runs
-      let shutdown = false;
-      // A stop request lets the child finish and commit its current epoch (it checks after each epoch).
-      const untrack = (deps.shutdown ?? workerShutdown).track(() => {
-        shutdown = true;
-        child.send?.({ type: 'stop' });
-      });
       try {
-        return await new Promise<ClassificationRun>((resolve, reject) => {
-          let stopping = false;
-          let killTimer: NodeJS.Timeout | undefined;
-          ctx.cancelled.catch(() => {
-            stopping = true;
-            child.send?.({ type: 'stop' });
-            killTimer = setTimeout(() => child.kill('SIGKILL'), grace);
-          });
-          const stoppedFailure = (epochs: number | undefined) =>
-            stopping
-              ? new CancelledFailure(`classification stopped after epoch ${epochs ?? 0}`)
-              : ApplicationFailure.retryable(`worker shutting down: classification committed epoch ${epochs ?? 0}; the retry resumes after it`, WORKER_SHUTDOWN);
-          child.on('message', (msg: ClassifierMessage) => {
-            switch (msg.type) {
-              case 'epoch':
-                beat = { epochsDone: msg.pointer.epochsDone, pointer: msg.pointer, loss: msg.loss, top1: msg.top1 };
-                heartbeat(beat);
-                break;
-              case 'done':
-                resolve(msg.result);
-                break;
-              case 'stopped':
-                if (killTimer) clearTimeout(killTimer);
-                reject(stoppedFailure(msg.pointer?.epochsDone ?? beat.epochsDone));
-                break;
-              case 'error':
-                reject(
-                  msg.errorType
-                    ? ApplicationFailure.create({ type: msg.errorType, message: msg.message, nonRetryable: msg.nonRetryable })
-                    : new Error(`classifier failed: ${msg.message}`)
-                );
-                break;
+        return await superviseTrainerChild<ClassificationRun, ClassifierMessage>({
+          script,
+          label: 'classifier',
+          run: { type: 'run', job, ...(last?.pointer ? { resume: last.pointer } : {}) },
+          cancelled: Context.current().cancelled,
+          stopGraceMs: grace,
+          // A stop request lets the child finish and commit its current epoch (it checks after each epoch).
+          shutdown: deps.shutdown ?? workerShutdown,
+          onMessage: (msg) => {
+            if (msg.type === 'epoch') {
+              beat = { epochsDone: msg.pointer.epochsDone, pointer: msg.pointer, loss: msg.loss, top1: msg.top1 };
+              heartbeat(beat);
             }
-          });
-          child.on('exit', (code, signal) => {
-            if (killTimer) clearTimeout(killTimer);
-            if (stopping || shutdown) reject(stoppedFailure(beat.epochsDone));
-            else reject(new Error(`classifier exited unexpectedly (code ${code}, signal ${signal})`)); // no-op if settled
-          });
-          child.send({ type: 'run', job, ...(last?.pointer ? { resume: last.pointer } : {}) });
+          },
+          stoppedFailure: (byCancel, msg) => {
+            const epochs = (msg?.type === 'stopped' ? msg.pointer?.epochsDone : undefined) ?? beat.epochsDone;
+            return byCancel
+              ? new CancelledFailure(`classification stopped after epoch ${epochs}`)
+              : ApplicationFailure.retryable(`worker shutting down: classification committed epoch ${epochs}; the retry resumes after it`, WORKER_SHUTDOWN);
+          },
         });
       } finally {
-        untrack();
         clearInterval(keepAlive);
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }
     },
 

@@ -4,8 +4,6 @@
  * checkpoint is also signalled to the workflow, and cancellation (user cancel, pause, worker shutdown) asks the
  * trainer to checkpoint and stop before the activity ends.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
@@ -15,6 +13,8 @@ import type { DatasetIndex } from '../../contracts/prepare';
 import { stepsPerEpoch, type CheckpointPointer, type DataCursor, type PretrainJob, type SegmentResult } from '../../contracts/pretrain';
 import { getJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
+import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from '../shared/shutdown';
+import { superviseTrainerChild } from '../shared/trainer-child';
 import type { TrainerMessage } from './trainer-process';
 import { CheckpointStore, IncompatibleRunError, pretrainFingerprint, sha256Hex } from './checkpoints';
 
@@ -26,6 +26,8 @@ export interface PretrainDeps {
   trainerScript?: string;
   /** Seconds the trainer gets to checkpoint after a stop request before it is killed. */
   stopGraceSeconds?: number;
+  /** Worker shutdown registry the trainer joins. @default the process's */
+  shutdown?: ShutdownRegistry;
 }
 
 export interface SegmentHeartbeat {
@@ -38,21 +40,6 @@ export interface SegmentHeartbeat {
 }
 
 export const checkpointSignalName = 'checkpointCommitted';
-
-/** Trainer processes of this worker, so a shutdown can ask each to checkpoint and stop at once. */
-const liveTrainers = new Set<ChildProcess>();
-let shuttingDown = false;
-
-/**
- * Called by the worker on SIGTERM/SIGINT: every running trainer commits a checkpoint at its current step and stops;
- * the attempt then fails with a retryable `WorkerShutdown`, and the retry (on any worker) resumes from that
- * checkpoint. Without this the trainer would keep computing through the shutdown grace period only to be cancelled.
- */
-export function stopAllTrainers(): number {
-  shuttingDown = true;
-  for (const child of liveTrainers) child.send?.({ type: 'stop' });
-  return liveTrainers.size;
-}
 
 export function createPretrainActivities(deps: PretrainDeps) {
   const script = deps.trainerScript ?? path.join(PROJECT_ROOT, 'dist', 'activities', 'pretrain', 'trainer-process.js');
@@ -82,84 +69,46 @@ export function createPretrainActivities(deps: PretrainDeps) {
     },
 
     async trainSegment(job: PretrainJob): Promise<SegmentResult> {
-      if (!existsSync(script)) throw new Error(`trainer script ${script} is missing; build with \`npx tsc\``);
       const info = activityInfo();
-      const ctx = Context.current();
       const last = info.heartbeatDetails as SegmentHeartbeat | undefined;
       // A retry knows a pointer from its previous attempt's heartbeat; the workflow's may be older.
       const candidates = [last?.pointer, job.resumeFrom].filter((p): p is CheckpointPointer => Boolean(p));
       const resumeFrom = candidates.sort((a, b) => b.step - a.step)[0];
       const workflowId = info.workflowExecution?.workflowId;
-
-      const child: ChildProcess = fork(script, [], {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        env: { ...process.env, TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? '1', TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
-      });
-      liveTrainers.add(child);
-      if (shuttingDown) child.send({ type: 'stop' });
       let beat: SegmentHeartbeat = { step: resumeFrom?.step ?? 0, ...(resumeFrom ? { pointer: resumeFrom, cursor: resumeFrom.cursor } : {}) };
       heartbeat(beat);
       const keepAlive = setInterval(() => heartbeat(beat), 5000); // liveness while a checkpoint uploads
-
       try {
-        return await new Promise<SegmentResult>((resolve, reject) => {
-          let stopping = false;
-          let killTimer: NodeJS.Timeout | undefined;
-          ctx.cancelled.catch(() => {
-            // Cancel, pause or worker shutdown: let the trainer commit a checkpoint, then stop.
-            stopping = true;
-            child.send?.({ type: 'stop' });
-            killTimer = setTimeout(() => child.kill('SIGKILL'), grace);
-          });
-          child.on('message', (msg: TrainerMessage) => {
-            switch (msg.type) {
-              case 'progress':
-                beat = { ...beat, step: msg.step, cursor: msg.cursor, loss: msg.loss, lr: msg.lr, imagesPerSec: msg.imagesPerSec };
-                heartbeat(beat);
-                break;
-              case 'checkpoint':
-                beat = { ...beat, step: msg.pointer.step, cursor: msg.pointer.cursor, pointer: msg.pointer };
-                heartbeat(beat);
-                if (workflowId) deps.client?.workflow
-                  .getHandle(workflowId)
-                  .signal(checkpointSignalName, msg.pointer)
-                  .catch(() => undefined); // best effort: the next segment also reads latest.json
-                break;
-              case 'done':
-                resolve(msg.result);
-                break;
-              case 'stopped':
-                if (killTimer) clearTimeout(killTimer);
-                if (stopping) reject(new CancelledFailure(`training stopped at step ${msg.pointer?.step ?? beat.step} after checkpointing`));
-                else {
-                  reject(
-                    ApplicationFailure.retryable(
-                      `worker shutting down: checkpoint committed at step ${msg.pointer?.step ?? beat.step}; the retry resumes from it`,
-                      'WorkerShutdown'
-                    )
-                  );
-                }
-                break;
-              case 'error':
-                reject(
-                  msg.errorType
-                    ? ApplicationFailure.create({ type: msg.errorType, message: msg.message, nonRetryable: msg.nonRetryable, details: msg.details ? [msg.details] : [] })
-                    : new Error(`trainer failed: ${msg.message}`)
-                );
-                break;
+        return await superviseTrainerChild<SegmentResult, TrainerMessage>({
+          script,
+          label: 'trainer',
+          run: { type: 'run', job: { ...job, ...(resumeFrom ? { resumeFrom } : {}) }, attempt: info.attempt },
+          // Cancel, pause or worker shutdown: the trainer commits a checkpoint at its current step, then stops.
+          cancelled: Context.current().cancelled,
+          stopGraceMs: grace,
+          shutdown: deps.shutdown ?? workerShutdown,
+          onMessage: (msg) => {
+            if (msg.type === 'progress') {
+              beat = { ...beat, step: msg.step, cursor: msg.cursor, loss: msg.loss, lr: msg.lr, imagesPerSec: msg.imagesPerSec };
+              heartbeat(beat);
+            } else if (msg.type === 'checkpoint') {
+              beat = { ...beat, step: msg.pointer.step, cursor: msg.pointer.cursor, pointer: msg.pointer };
+              heartbeat(beat);
+              if (workflowId) deps.client?.workflow
+                .getHandle(workflowId)
+                .signal(checkpointSignalName, msg.pointer)
+                .catch(() => undefined); // best effort: the next segment also reads latest.json
             }
-          });
-          child.on('exit', (code, signal) => {
-            if (killTimer) clearTimeout(killTimer);
-            if (stopping) reject(new CancelledFailure(`training stopped (trainer exit ${code ?? signal})`));
-            else reject(new Error(`trainer exited unexpectedly (code ${code}, signal ${signal})`)); // no-op if settled
-          });
-          child.send({ type: 'run', job: { ...job, ...(resumeFrom ? { resumeFrom } : {}) }, attempt: info.attempt });
+          },
+          stoppedFailure: (byCancel, msg) => {
+            const step = (msg?.type === 'stopped' ? msg.pointer?.step : undefined) ?? beat.step;
+            return byCancel
+              ? new CancelledFailure(`training stopped at step ${step} after checkpointing`)
+              : ApplicationFailure.retryable(`worker shutting down: checkpoint committed at step ${step}; the retry resumes from it`, WORKER_SHUTDOWN);
+          },
         });
       } finally {
-        liveTrainers.delete(child);
         clearInterval(keepAlive);
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }
     },
   };

@@ -13,7 +13,7 @@ import type { DetectionHeartbeat, DetectionJob, DetectionRunResult } from '../..
 import { createEvaluateActivities, type ClassificationHeartbeat } from '../../activities/evaluate/activities';
 import type { EvalDataRef } from '../../activities/evaluate/eval-data';
 import type { ClassificationJob } from '../../activities/evaluate/jobs';
-import { ShutdownRegistry } from '../../activities/evaluate/shutdown';
+import { ShutdownRegistry } from '../../activities/shared/shutdown';
 import { loadConfig } from '../../config/load';
 import type { ClassificationRun } from '../../contracts/evaluate';
 import type { DetectionManifest } from '../../infra/detection/build-dataset';

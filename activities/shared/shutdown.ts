@@ -1,11 +1,12 @@
 /**
- * Worker shutdown for the evaluation children (classification and detection trainers). On SIGTERM the worker calls
- * {@link stopEvaluationChildren}: each running child finishes and commits its current epoch, then stops, and its
- * activity fails with the retryable `WorkerShutdown`, so the retry (on a restarted or another worker) resumes
- * after that epoch. Without this the child would train through the shutdown grace period only to be cancelled.
+ * Worker shutdown for the training children (pretraining, classification and detection trainers). On SIGTERM the
+ * worker calls {@link stopTrainingChildren}: each running child commits its current checkpoint (step or epoch),
+ * then stops, and its activity fails with the retryable `WorkerShutdown`, so the retry (on a restarted or another
+ * worker) resumes from there. Without this the child would train through the shutdown grace period only to be
+ * cancelled.
  */
 
-/** Error type of an attempt ended by a worker shutdown (retryable; the same type as pretraining's). */
+/** Error type of an attempt ended by a worker shutdown (retryable). */
 export const WORKER_SHUTDOWN = 'WorkerShutdown';
 
 /** The running children of one worker process, and whether it is shutting down. */
@@ -35,6 +36,6 @@ export class ShutdownRegistry {
 export const workerShutdown = new ShutdownRegistry();
 
 /** For the worker's signal handler: see {@link ShutdownRegistry.stopAll}. */
-export function stopEvaluationChildren(): number {
+export function stopTrainingChildren(): number {
   return workerShutdown.stopAll();
 }
