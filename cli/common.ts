@@ -82,6 +82,17 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/**
+ * Starts all workers in a child process when `wanted` and no worker polls the orchestrator queue (so `seerflow
+ * run` works without a separate `seerflow worker`); returns the child to stop with {@link stopLocalWorkers}.
+ */
+export async function startLocalWorkersIfNone(client: Client, settings: ServiceSettings, wanted: boolean): Promise<ChildProcess | undefined> {
+  if (!wanted || (await orchestratorHasPollers(client, settings.temporal.namespace))) return undefined;
+  const log = path.join(settings.stateDir, 'logs', 'workers.log');
+  process.stderr.write(`no workers polling; starting local workers (log: ${log})\n`);
+  return spawnLocalWorkers(log);
+}
+
 /** Stops the workers `spawnLocalWorkers` started (SIGTERM: running trainers checkpoint first) and waits for them. */
 export async function stopLocalWorkers(workers: ChildProcess | undefined): Promise<void> {
   if (!workers || workers.exitCode !== null) return;

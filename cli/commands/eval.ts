@@ -4,7 +4,6 @@
  * progress, print the tables.
  */
 import { createHash } from 'node:crypto';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { evaluationInputFor, type EvaluationResult } from '../../contracts/evaluate';
 import { workflowIds } from '../../contracts/pipeline';
@@ -14,7 +13,7 @@ import { createS3Client, getBytes, getJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { formatEvaluation } from '../eval-table';
 import { follow } from '../progress';
-import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, settleWorkflow, spawnLocalWorkers, stopLocalWorkers, type ConfigCliOptions } from '../common';
+import { addConfigOptions, configFromOptions, connectClient, printJson, settleWorkflow, startLocalWorkersIfNone, stopLocalWorkers, type ConfigCliOptions } from '../common';
 import { CliError, EXIT } from '../exit-codes';
 import { workflowUiUrl } from '../summary';
 
@@ -55,13 +54,9 @@ export function register(program: Command): void {
       const settings = loadServiceSettings();
       const { client, connection } = await connectClient(settings);
       const workflowId = workflowIds.stage(runName, 'evaluate');
-      let workers: ReturnType<typeof spawnLocalWorkers> | undefined;
+      let workers: Awaited<ReturnType<typeof startLocalWorkersIfNone>>;
       try {
-        if (opts.workers && !(await orchestratorHasPollers(client, settings.temporal.namespace))) {
-          const log = path.join(settings.stateDir, 'logs', 'workers.log');
-          process.stderr.write(`no workers polling; starting local workers (log: ${log})\n`);
-          workers = spawnLocalWorkers(log);
-        }
+        workers = await startLocalWorkersIfNone(client, settings, opts.workers);
         const handle = await client.workflow.start('evaluateWorkflow', {
           taskQueue: settings.taskQueues.orchestrator,
           workflowId,

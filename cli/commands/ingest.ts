@@ -1,10 +1,9 @@
 /** `seerflow ingest`: run only the ingest stage (useful for a corpus check or a benchmark). */
-import path from 'node:path';
 import type { Command } from 'commander';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
 import { workflowIds } from '../../contracts/pipeline';
 import { loadServiceSettings } from '../../infra/settings';
-import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, settleWorkflow, spawnLocalWorkers, stopLocalWorkers, type ConfigCliOptions } from '../common';
+import { addConfigOptions, configFromOptions, connectClient, printJson, settleWorkflow, startLocalWorkersIfNone, stopLocalWorkers, type ConfigCliOptions } from '../common';
 import { follow } from '../progress';
 import { formatIngest, workflowUiUrl } from '../summary';
 
@@ -17,11 +16,9 @@ export function register(program: Command): void {
       const cfg = configFromOptions({ ...opts, set: [...(opts.set ?? []), ...(opts.previous ? [`ingest.previousManifest=${opts.previous}`] : [])] });
       const settings = loadServiceSettings();
       const { client, connection } = await connectClient(settings);
-      let workers: ReturnType<typeof spawnLocalWorkers> | undefined;
+      let workers: Awaited<ReturnType<typeof startLocalWorkersIfNone>>;
       try {
-        if (opts.workers && !(await orchestratorHasPollers(client, settings.temporal.namespace))) {
-          workers = spawnLocalWorkers(path.join(settings.stateDir, 'logs', 'workers.log'));
-        }
+        workers = await startLocalWorkersIfNone(client, settings, opts.workers);
         const workflowId = workflowIds.stage(cfg.run.name, 'ingest');
         const input: IngestInput = { runName: cfg.run.name, config: cfg.ingest };
         await client.workflow.start('ingestWorkflow', { taskQueue: settings.taskQueues.orchestrator, workflowId, args: [input], workflowIdConflictPolicy: 'USE_EXISTING' });

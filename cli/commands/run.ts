@@ -1,10 +1,9 @@
 /** `seerflow run`: validate the config, start the pipeline, show live progress, print the summary. */
-import path from 'node:path';
 import type { Command } from 'commander';
 import { workflowIds, type PipelineInput, type PipelineResult } from '../../contracts/pipeline';
 import { SEER_RUN } from '../../contracts/search-attributes';
 import { loadServiceSettings } from '../../infra/settings';
-import { addConfigOptions, configFromOptions, connectClient, orchestratorHasPollers, printJson, settleWorkflow, spawnLocalWorkers, stopLocalWorkers, type ConfigCliOptions } from '../common';
+import { addConfigOptions, configFromOptions, connectClient, printJson, settleWorkflow, startLocalWorkersIfNone, stopLocalWorkers, type ConfigCliOptions } from '../common';
 import { follow } from '../progress';
 import { formatPipeline, workflowUiUrl } from '../summary';
 import { reportAfterRun } from './report';
@@ -25,13 +24,9 @@ export function register(program: Command): void {
       const settings = loadServiceSettings();
       const { client, connection } = await connectClient(settings);
       const workflowId = workflowIds.pipeline(cfg.run.name);
-      let workers: ReturnType<typeof spawnLocalWorkers> | undefined;
+      let workers: Awaited<ReturnType<typeof startLocalWorkersIfNone>>;
       try {
-        if (opts.workers && !(await orchestratorHasPollers(client, settings.temporal.namespace))) {
-          const log = path.join(settings.stateDir, 'logs', 'workers.log');
-          process.stderr.write(`no workers polling; starting local workers (log: ${log})\n`);
-          workers = spawnLocalWorkers(log);
-        }
+        workers = await startLocalWorkersIfNone(client, settings, opts.workers);
         const input: PipelineInput = { config: cfg };
         await client.workflow.start('seerPipelineWorkflow', {
           taskQueue: settings.taskQueues.orchestrator,
