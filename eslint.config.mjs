@@ -28,7 +28,7 @@ export default tseslint.config(
           paths: nodeBuiltins.map((name) => ({ name, message: 'workflow code is replayed: no Node built-ins (do I/O in an activity)' })),
           patterns: [
             { group: ['**/activities/**', '**/activities'], allowTypeImports: true, message: 'workflows may only `import type` activities' },
-            { group: ['**/infra/**', '**/engine/**', '**/preprocess/**', '**/config/load'], message: 'side-effecting modules are not allowed in workflows' },
+            { group: ['**/infra/**', '**/engine/**', '**/multicrop/**', '**/datasets/**', '**/config/load'], message: 'side-effecting modules are not allowed in workflows' },
             { group: ['@temporalio/activity', '@temporalio/worker', '@temporalio/client', '@temporalio/testing'], message: 'not available inside the workflow sandbox' },
             { group: ['sharp', '@tensorflow/*', '@aws-sdk/*', 'pino'], message: 'native or I/O modules belong in activities' },
           ],

@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { createDetectionActivities } from './detection/activities';
 import { createIngestActivities } from './ingest/activities';
 import { createEvaluateActivities } from './evaluate/activities';
-import { createPrepareActivities } from './prepare/activities';
+import { createPreprocessActivities } from './preprocess/activities';
 import { createPretrainActivities } from './pretrain/activities';
 import { createScheduleActivities } from './schedule/activities';
 
@@ -18,7 +18,7 @@ export interface ActivityDeps {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const prepare = createPrepareActivities({ s3: deps.s3 });
+  const preprocess = createPreprocessActivities({ s3: deps.s3 });
   const pretrain = createPretrainActivities({ s3: deps.s3, ...(deps.client ? { client: deps.client } : {}) });
   const evaluate = createEvaluateActivities({ s3: deps.s3 });
   const detection = createDetectionActivities({ s3: deps.s3 });
@@ -26,16 +26,16 @@ export function createActivities(deps: ActivityDeps) {
     io: {
       ...createIngestActivities({ s3: deps.s3 }),
       ...createScheduleActivities({ s3: deps.s3 }),
-      planPrepare: prepare.planPrepare,
-      readPrepareSlice: prepare.readPrepareSlice,
-      finalizePrepare: prepare.finalizePrepare,
+      planPreprocess: preprocess.planPreprocess,
+      readPreprocessSlice: preprocess.readPreprocessSlice,
+      finalizePreprocess: preprocess.finalizePreprocess,
       inspectPretrain: pretrain.inspectPretrain,
       prepareEvalData: evaluate.prepareEvalData,
       buildLabelSubset: evaluate.buildLabelSubset,
       summarizeEvaluation: evaluate.summarizeEvaluation,
       buildDetectionDataset: detection.buildDetectionDataset,
     },
-    cpu: { canonicalizeShard: prepare.canonicalizeShard },
+    cpu: { canonicalizeShard: preprocess.canonicalizeShard },
     gpu: { trainSegment: pretrain.trainSegment, runClassification: evaluate.runClassification, runDetection: detection.runDetection },
   };
 }

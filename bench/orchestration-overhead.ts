@@ -14,7 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { loadConfig } from '../config/load';
 import type { PipelineInput, PipelineResult } from '../contracts/pipeline';
-import { seedCorpus } from '../infra/corpus/seed';
+import { seedCorpus } from '../datasets/corpus/seed';
 import { createS3Client, ensureBucket } from '../infra/s3';
 import { loadServiceSettings, PROJECT_ROOT } from '../infra/settings';
 import { createWorkers } from '../workers/run-workers';

@@ -8,7 +8,7 @@
  * Standalone Sinkhorn (B=4096, K=3000, 3 iterations): the engine's tfjs path, the dependency-free `ml/` path and
  * SwAV's `distributed_sinkhorn` in PyTorch, alternating the same way.
  *
- *   bash bench/setup-preprocess.sh      # once: bench/.venv with torch + torchvision from PyPI
+ *   bash bench/setup-reference.sh      # once: bench/.venv with torch + torchvision from PyPI
  *   npx tsc -p tsconfig.json
  *   node dist/bench/train-step.js [--workloads W-tiny,W-200MF,W-200MF-96] [--threads 1,2] [--warmup 3] [--steps 11]
  *     [--rounds 3] [--sinkhorn-rounds 3] [--no-reference] [--python bench/.venv/bin/python] [--out FILE]
@@ -174,7 +174,7 @@ function main(): void {
   const python = arg('python', 'bench/.venv/bin/python');
   const refScript = 'bench/train_step_reference.py';
   if (withReference && !existsSync(python)) {
-    throw new Error(`no PyTorch reference at ${python}: run \`bash bench/setup-preprocess.sh\` first, or pass --no-reference`);
+    throw new Error(`no PyTorch reference at ${python}: run \`bash bench/setup-reference.sh\` first, or pass --no-reference`);
   }
   const env: NodeJS.ProcessEnv = { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' };
   for (const [k, v] of Object.entries(ALLOCATOR)) env[k] ??= v;

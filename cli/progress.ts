@@ -6,7 +6,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import cliProgress from 'cli-progress';
 import type { PipelineProgress } from '../contracts/pipeline';
 import type { IngestProgress } from '../workflows/ingest';
-import type { PrepareProgress } from '../workflows/prepare';
+import type { PreprocessProgress } from '../workflows/preprocess';
 import type { PretrainProgress } from '../contracts/pretrain';
 import type { EvaluateProgress } from '../workflows/evaluate';
 
@@ -45,7 +45,7 @@ export function evaluateDetail(p: EvaluateProgress): string {
 export interface Snapshot {
   pipeline?: PipelineProgress;
   ingest?: IngestProgress;
-  prepare?: PrepareProgress;
+  preprocess?: PreprocessProgress;
   pretrain?: PretrainProgress;
   evaluate?: EvaluateProgress;
 }
@@ -58,8 +58,8 @@ export async function snapshot(client: Client, workflowId: string): Promise<Snap
     out.pipeline = await tryQuery<PipelineProgress>(handle, 'progress');
     const ingestId = out.pipeline?.stages.ingest.workflowId;
     if (ingestId) out.ingest = await tryQuery<IngestProgress>(client.workflow.getHandle(ingestId), 'ingestProgress');
-    const prepareId = out.pipeline?.stages.preprocess.workflowId;
-    if (prepareId) out.prepare = await tryQuery<PrepareProgress>(client.workflow.getHandle(prepareId), 'prepareProgress');
+    const preprocessId = out.pipeline?.stages.preprocess.workflowId;
+    if (preprocessId) out.preprocess = await tryQuery<PreprocessProgress>(client.workflow.getHandle(preprocessId), 'preprocessProgress');
     const pretrainId = out.pipeline?.stages.pretrain.workflowId;
     if (pretrainId) out.pretrain = await tryQuery<PretrainProgress>(client.workflow.getHandle(pretrainId), 'pretrainProgress');
     const evaluateId = out.pipeline?.stages.evaluate.workflowId;
@@ -70,8 +70,8 @@ export async function snapshot(client: Client, workflowId: string): Promise<Snap
     out.pretrain = await tryQuery<PretrainProgress>(handle, 'pretrainProgress');
   } else if (desc.type === 'ingestWorkflow') {
     out.ingest = await tryQuery<IngestProgress>(handle, 'ingestProgress');
-  } else if (desc.type === 'prepareWorkflow') {
-    out.prepare = await tryQuery<PrepareProgress>(handle, 'prepareProgress');
+  } else if (desc.type === 'preprocessWorkflow') {
+    out.preprocess = await tryQuery<PreprocessProgress>(handle, 'preprocessProgress');
   }
   return out;
 }
@@ -85,8 +85,8 @@ export function describeSnapshot(s: Snapshot & { status: string }): string {
       `ingest ${s.ingest.partitionsDone}/${s.ingest.partitions} partitions, listed ${t.listed}, accepted ${t.accepted}, quarantined ${t.quarantined}, unchanged ${t.unchanged}`
     );
   }
-  if (s.prepare) {
-    parts.push(`preprocess ${s.prepare.shardsDone}/${s.prepare.shards} shards, ${s.prepare.images} images, ${s.prepare.quarantined} quarantined`);
+  if (s.preprocess) {
+    parts.push(`preprocess ${s.preprocess.shardsDone}/${s.preprocess.shards} shards, ${s.preprocess.images} images, ${s.preprocess.quarantined} quarantined`);
   }
   if (s.pretrain) parts.push(`pretrain ${pretrainDetail(s.pretrain)}`);
   if (s.evaluate) parts.push(`evaluate ${s.evaluate.done}/${s.evaluate.total} runs, ${evaluateDetail(s.evaluate)}`);
@@ -103,8 +103,8 @@ export function barStates(s: Snapshot, final: boolean): [BarName, number, number
     const detail = `partitions | ${t.listed} listed, ${t.accepted} ok, ${t.quarantined} quarantined, ${t.unchanged} unchanged`;
     out.push(['ingest', s.ingest.partitions, final ? s.ingest.partitions : s.ingest.partitionsDone, detail]);
   }
-  if (s.prepare) {
-    const p = s.prepare;
+  if (s.preprocess) {
+    const p = s.preprocess;
     out.push(['preprocess', p.shards, final ? p.shards : p.shardsDone, `shards | ${p.images} images, ${p.quarantined} quarantined, ${p.cachedShards} cached`]);
   }
   if (s.pretrain) out.push(['pretrain', s.pretrain.totalSteps, s.pretrain.step, `steps | ${pretrainDetail(s.pretrain)}`]);

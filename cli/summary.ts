@@ -2,7 +2,7 @@
 import type { IngestResult } from '../contracts/ingest';
 import { formatEvaluation } from './eval-table';
 import type { PipelineResult } from '../contracts/pipeline';
-import type { PrepareResult } from '../contracts/prepare';
+import type { PreprocessResult } from '../contracts/preprocess';
 import type { PretrainResult } from '../contracts/pretrain';
 
 export function formatIngest(r: IngestResult): string {
@@ -18,7 +18,7 @@ export function formatIngest(r: IngestResult): string {
   return lines.join('\n');
 }
 
-export function formatPrepare(r: PrepareResult): string {
+export function formatPreprocess(r: PreprocessResult): string {
   return [
     `preprocess ${r.runName}: ${r.shards} manifest shards (${r.cachedShards} reused) -> ${r.parts} tar parts, ${(r.bytes / 1e6).toFixed(1)} MB`,
     `  images      ${r.images}`,
@@ -43,7 +43,7 @@ export function formatPipeline(r: PipelineResult): string {
       return `  ${name.padEnd(11)} ${s.status}${secs}`;
     })
     .join('\n');
-  return `pipeline ${r.runName}\n${stages}\n${formatIngest(r.ingest)}\n${formatPrepare(r.prepare)}\n${formatPretrain(r.pretrain)}${r.evaluate ? `\n${formatEvaluation(r.evaluate)}` : ''}`;
+  return `pipeline ${r.runName}\n${stages}\n${formatIngest(r.ingest)}\n${formatPreprocess(r.preprocess)}\n${formatPretrain(r.pretrain)}${r.evaluate ? `\n${formatEvaluation(r.evaluate)}` : ''}`;
 }
 
 export function workflowUiUrl(uiUrl: string, namespace: string, workflowId: string): string {

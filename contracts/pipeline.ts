@@ -2,7 +2,7 @@
 import type { SeerConfig } from '../config/schema';
 import type { EvaluationResult } from './evaluate';
 import type { IngestResult } from './ingest';
-import type { PrepareResult } from './prepare';
+import type { PreprocessResult } from './preprocess';
 import type { PretrainResult } from './pretrain';
 
 export type StageName = 'ingest' | 'preprocess' | 'pretrain' | 'evaluate';
@@ -34,7 +34,7 @@ export interface PipelineInput {
 export interface PipelineResult {
   runName: string;
   ingest: IngestResult;
-  prepare: PrepareResult;
+  preprocess: PreprocessResult;
   pretrain: PretrainResult;
   /** absent when `eval.enabled` is false */
   evaluate?: EvaluationResult;

@@ -30,7 +30,7 @@ export interface DetectorConfig {
   headWidth?: number;
 }
 
-/** ImageNet mean, as the SwAV pretraining crops are normalised (preprocess/multicrop DEFAULT_NORMALIZATION). */
+/** ImageNet mean, as the SwAV pretraining crops are normalised (multicrop DEFAULT_NORMALIZATION). */
 export const DETECTOR_MEAN = [0.485, 0.456, 0.406] as const;
 /** ImageNet std (VISSL's 0.229), as the pretraining crops. */
 export const DETECTOR_STD = [0.229, 0.224, 0.225] as const;

@@ -4,7 +4,7 @@
  * Pillow path SwAV uses computes the same maths on uint8 images and rounds after every step.
  *
  * These are written for clarity (float64 arithmetic, one pass per op, a new image per call). The fast fused
- * pipeline in `preprocess/multicrop.ts` is tested against them.
+ * pipeline in `multicrop/index.ts` is tested against them.
  */
 import type { CropBox, ViewParams } from './multicrop-params';
 

@@ -1,6 +1,6 @@
 /**
  * SwAV multi-crop: every random parameter of one sample's views, drawn from one keyed {@link Rng} in a fixed,
- * documented order. Pure: no I/O, no image decoding. The pixel work lives in `preprocess/multicrop.ts`.
+ * documented order. Pure: no I/O, no image decoding. The pixel work lives in `multicrop/index.ts`.
  *
  * Semantics follow torchvision + the SwAV/VISSL transform stack (reference: swav-seer.md §3):
  * RandomResizedCrop(size, scale, ratio=(3/4, 4/3)) -> RandomHorizontalFlip(0.5) ->

@@ -20,7 +20,7 @@ import type {
 import { evaluateKeys } from '../contracts/evaluate';
 import type { IngestResult } from '../contracts/ingest';
 import { STAGES, type StageName, type StageProgress, type StageStatus } from '../contracts/pipeline';
-import type { PrepareResult } from '../contracts/prepare';
+import type { PreprocessResult } from '../contracts/preprocess';
 import type { PretrainResult } from '../contracts/pretrain';
 
 /**
@@ -31,7 +31,7 @@ export interface ReportPipeline {
   runName: string;
   stages: Partial<Record<StageName, StageProgress>>;
   ingest?: IngestResult;
-  prepare?: PrepareResult;
+  preprocess?: PreprocessResult;
   pretrain?: PretrainResult;
   evaluate?: EvaluationResult;
 }
@@ -117,7 +117,7 @@ export function timingsFrom(stages: Partial<Record<StageName, StageProgress>>): 
 export function cacheHitsFrom(p: ReportPipeline): CacheHit[] {
   const out: CacheHit[] = [];
   if (p.ingest) out.push({ stage: 'ingest', unit: 'partitions', reused: p.ingest.cachedPartitions, total: p.ingest.partitions });
-  if (p.prepare) out.push({ stage: 'preprocess', unit: 'shards', reused: p.prepare.cachedShards, total: p.prepare.shards });
+  if (p.preprocess) out.push({ stage: 'preprocess', unit: 'shards', reused: p.preprocess.cachedShards, total: p.preprocess.shards });
   if (p.pretrain) out.push({ stage: 'pretrain', unit: 'runs', reused: p.pretrain.cached ? 1 : 0, total: 1 });
   return out;
 }
@@ -688,8 +688,8 @@ function lineageSteps(d: ReportData): LineageStep[] {
     },
     {
       what: 'canonical shards',
-      key: d.lineage?.datasetKey ?? p.prepare?.datasetKey,
-      detail: p.prepare ? `${fmtInt(p.prepare.images)} images in ${fmtInt(p.prepare.parts)} tar part(s) from ${fmtInt(p.prepare.shards)} shard(s)` : '',
+      key: d.lineage?.datasetKey ?? p.preprocess?.datasetKey,
+      detail: p.preprocess ? `${fmtInt(p.preprocess.images)} images in ${fmtInt(p.preprocess.parts)} tar part(s) from ${fmtInt(p.preprocess.shards)} shard(s)` : '',
     },
     {
       what: 'checkpoint',
@@ -733,7 +733,7 @@ function summarySection(d: ReportData, x: Derived): string {
     card('wall time', esc(wall)),
     card('backend', esc(d.backend)),
     card('images ingested', p.ingest ? fmtInt(p.ingest.accepted) : '—'),
-    card('training images', p.prepare ? fmtInt(p.prepare.images) : '—'),
+    card('training images', p.preprocess ? fmtInt(p.preprocess.images) : '—'),
     card('pretraining steps', p.pretrain ? fmtInt(p.pretrain.steps) : '—'),
     card('final SwAV loss', p.pretrain ? esc(p.pretrain.finalLoss.toFixed(4)) : '—'),
     card('linear top-1, pretrained', esc(fmtStat(linear?.pretrained))),
@@ -807,8 +807,8 @@ async function ingestSection(d: ReportData): Promise<string> {
 </section>`;
 }
 
-function prepareSection(d: ReportData): string {
-  const r = d.pipeline.prepare;
+function preprocessSection(d: ReportData): string {
+  const r = d.pipeline.preprocess;
   if (!r) return `<section id="preprocess"><h2>Preprocess</h2>${notRun('preprocess')}</section>`;
   const short = d.config ? ` Canonical images: shorter side ${d.config.preprocess.shortSide} px, JPEG quality ${d.config.preprocess.jpegQuality}.` : '';
   return `<section id="preprocess"><h2>Preprocess</h2>
@@ -961,7 +961,7 @@ function reportJson(d: ReportData, x: Derived): unknown {
     stages: d.timings.map((t) => ({ ...t, seconds: durationSeconds(t) ?? null })),
     cacheHits: d.cacheHits,
     ingest: p.ingest ?? null,
-    prepare: p.prepare ?? null,
+    preprocess: p.preprocess ?? null,
     pretrain: p.pretrain ? { ...p.pretrain, curve: x.training, averageImagesPerSec: x.avgImagesPerSec ?? null } : null,
     evaluation: p.evaluate
       ? { classification: x.classification, accuracyVsLabelFraction: x.labelPoints, detection: x.detection, result: p.evaluate }
@@ -983,7 +983,7 @@ export async function buildReport(data: ReportData): Promise<{ html: string; jso
     summarySection(data, x),
     await stagesSection(data, x),
     await ingestSection(data),
-    prepareSection(data),
+    preprocessSection(data),
     await pretrainSection(data, x),
     await evaluationSection(data, x),
     lineageSection(data, x),

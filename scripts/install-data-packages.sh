@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that hold the sample corpus's real images, when missing (idempotent):
 #   dataset-fashion-mnist                  Fashion-MNIST IDX files (70k 28x28 images, labels)
-#   palapeli-data, lomiri-wallpapers-*     real colour photos (allow-listed in infra/corpus/photos.ts)
+#   palapeli-data, lomiri-wallpapers-*     real colour photos (allow-listed in datasets/corpus/photos.ts)
 # Needs root only when something is missing. `apt-get update` runs at most once, and only when apt does not
 # know a package yet. Usage: scripts/install-data-packages.sh [--no-photos]
 set -euo pipefail

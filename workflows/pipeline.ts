@@ -8,10 +8,10 @@ import { STAGES, workflowIds, type PipelineInput, type PipelineProgress, type Pi
 import { SEER_RUN, SEER_STAGE } from '../contracts/search-attributes';
 import { evaluateWorkflow } from './evaluate';
 import { ingestWorkflow } from './ingest';
-import { prepareWorkflow } from './prepare';
+import { preprocessWorkflow } from './preprocess';
 import { pretrainWorkflow } from './pretrain';
 import type { PretrainResult } from '../contracts/pretrain';
-import type { PrepareResult } from '../contracts/prepare';
+import type { PreprocessResult } from '../contracts/preprocess';
 import { evaluationInputFor, type EvaluationResult } from '../contracts/evaluate';
 
 export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');
@@ -55,8 +55,8 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
   const ingest: IngestResult = await stage('ingest', () =>
     executeChild(ingestWorkflow, { workflowId: workflowIds.stage(runName, 'ingest'), args: [{ runName, config: cfg.ingest }] })
   );
-  const prepare: PrepareResult = await stage('preprocess', () =>
-    executeChild(prepareWorkflow, {
+  const preprocess: PreprocessResult = await stage('preprocess', () =>
+    executeChild(preprocessWorkflow, {
       workflowId: workflowIds.stage(runName, 'preprocess'),
       args: [
         {
@@ -79,7 +79,7 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
           job: {
             runName,
             bucket: cfg.ingest.bucket,
-            datasetKey: prepare.datasetKey,
+            datasetKey: preprocess.datasetKey,
             seed: cfg.run.seed,
             regnet: cfg.model.regnet,
             swav: cfg.swav,
@@ -102,5 +102,5 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
   } else progress.stages.evaluate.status = 'not-built'; // disabled by config: reported like a stage that does not run
   progress.stage = 'done';
   upsertSearchAttributes([{ key: SEER_STAGE, value: 'done' }]);
-  return { runName, ingest, prepare, pretrain, ...(evaluate ? { evaluate } : {}), stages: progress.stages };
+  return { runName, ingest, preprocess, pretrain, ...(evaluate ? { evaluate } : {}), stages: progress.stages };
 }

@@ -76,7 +76,7 @@ export async function scheduledPipelineWorkflow(input: ScheduledPipelineInput): 
       finishedAt: new Date().toISOString(), // workflow time: deterministic on replay
       ingestSummaryKey: result.ingest.summaryKey,
       ...(previousManifest ? { previousIngestSummaryKey: previousManifest } : {}),
-      datasetKey: result.prepare.datasetKey,
+      datasetKey: result.preprocess.datasetKey,
       checkpointKey: result.pretrain.checkpoint.key,
       checkpointStep: result.pretrain.checkpoint.step,
       finalLoss: result.pretrain.finalLoss,
@@ -86,7 +86,7 @@ export async function scheduledPipelineWorkflow(input: ScheduledPipelineInput): 
       listed: result.ingest.listed,
       unchanged: result.ingest.unchanged,
       quarantined: result.ingest.quarantined,
-      datasetImages: result.prepare.images,
+      datasetImages: result.preprocess.images,
     };
     await registry.recordScheduledRun({ bucket, record });
     progress.phase = 'done';

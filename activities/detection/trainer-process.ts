@@ -13,7 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import sharp from 'sharp';
 import { ErrorType } from '../../contracts/errors';
 import { DetectorNonFiniteLossError, DetectorTrainer, normalizeImages, type TrainBox } from '../../engine/detector';
-import { detectionKeys, type DetectionCoco, type DetectionManifest } from '../../infra/detection/build-dataset';
+import { detectionKeys, type DetectionCoco, type DetectionManifest } from '../../datasets/detection/build-dataset';
 import { createS3Client, getBytes, getJson, putJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { cocoEvaluate, type CocoDetection } from '../../ml/coco-eval';

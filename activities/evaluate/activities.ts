@@ -10,7 +10,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import { ErrorType } from '../../contracts/errors';
 import { evaluateKeys, type ClassificationRun, type DetectionRun, type EvaluationResult } from '../../contracts/evaluate';
-import { SEED_LAYOUT } from '../../infra/corpus/seed';
+import { SEED_LAYOUT } from '../../datasets/corpus/seed';
 import { getJson, putJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
 import { summarizeClassification } from '../../ml/stats';

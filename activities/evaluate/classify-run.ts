@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { ClassificationRun } from '../../contracts/evaluate';
 import { createClassifier, type RegNetClassifier } from '../../engine/classifier';
 import { Rng } from '../../ml/rng';
-import { decodeImage, type DecodedImage } from '../../preprocess/multicrop';
+import { decodeImage, type DecodedImage } from '../../multicrop';
 import type { ClassificationJob, ClassifierPointer } from './jobs';
 import { classifierRunDir, classificationFingerprint } from './jobs';
 import { protocolSettings } from './protocols';

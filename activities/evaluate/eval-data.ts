@@ -10,9 +10,9 @@
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { SEED_LAYOUT } from '../../infra/corpus/seed';
+import { SEED_LAYOUT } from '../../datasets/corpus/seed';
 import { getBytes, getJson, getText, putJson } from '../../infra/s3';
-import { canonicalizeImage } from '../prepare/canonicalize';
+import { canonicalizeImage } from '../preprocess/canonicalize';
 import { mapLimited } from '../shared/map-limited';
 
 /** One line of `labels/fashion-mnist/{train,test}.jsonl`. */

@@ -6,7 +6,7 @@
  * - eval: the reference's Resize(256) + CenterCrop(224) geometry, i.e. a centred square of 224/256 of the
  *   shorter side, resized to `size` in one resample.
  */
-import { DEFAULT_NORMALIZATION, resizeCropInto, type DecodedImage, type Normalization } from '../../preprocess/multicrop';
+import { DEFAULT_NORMALIZATION, resizeCropInto, type DecodedImage, type Normalization } from '../../multicrop';
 import { randomResizedCropBox, type CropBox } from '../../ml/multicrop-params';
 import type { Rng } from '../../ml/rng';
 

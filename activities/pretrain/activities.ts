@@ -9,7 +9,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { ErrorType } from '../../contracts/errors';
-import type { DatasetIndex } from '../../contracts/prepare';
+import type { DatasetIndex } from '../../contracts/preprocess';
 import { stepsPerEpoch, type CheckpointPointer, type DataCursor, type PretrainJob, type SegmentResult } from '../../contracts/pretrain';
 import { getJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';

@@ -4,9 +4,9 @@
  * only with part-aware prefetch; here simplicity wins, parts are small).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { DatasetIndex } from '../../contracts/prepare';
+import type { DatasetIndex } from '../../contracts/preprocess';
 import { getBytes } from '../../infra/s3';
-import { groupSamples, readTar } from '../prepare/tar';
+import { groupSamples, readTar } from '../preprocess/tar';
 
 export class DatasetSource {
   private readonly starts: number[] = [];

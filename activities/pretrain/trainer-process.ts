@@ -7,11 +7,11 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../contracts/errors';
-import type { DatasetIndex } from '../../contracts/prepare';
+import type { DatasetIndex } from '../../contracts/preprocess';
 import { pretrainKeys, stepsPerEpoch, type CheckpointPointer, type DataCursor, type PretrainJob, type SegmentResult } from '../../contracts/pretrain';
 import { createSwavEngine, NonFiniteLossError, type SwavEngine } from '../../engine';
 import { lrAt } from '../../ml/schedules';
-import { MulticropBatcher } from '../../preprocess/batcher';
+import { MulticropBatcher } from '../../multicrop/batcher';
 import { createS3Client, getBytes, getJson, putJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { CheckpointStore, IncompatibleRunError, NoUsableCheckpointError, pretrainFingerprint, sha256Hex } from './checkpoints';

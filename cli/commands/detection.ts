@@ -11,7 +11,7 @@ import { runDetectionProcess } from '../../activities/detection/activities';
 import { summarizeDetection, type DetectionJob, type DetectionRunResult } from '../../activities/detection/types';
 import type { Initialisation } from '../../contracts/evaluate';
 import { pretrainKeys, type CheckpointPointer } from '../../contracts/pretrain';
-import { datasetVersion, detectionKeys, writeDetectionDataset, type DetectionManifest } from '../../infra/detection/build-dataset';
+import { datasetVersion, detectionKeys, writeDetectionDataset, type DetectionManifest } from '../../datasets/detection/build-dataset';
 import { createS3Client, ensureBucket, getBytes, getJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { addConfigOptions, configFromOptions, printJson, type ConfigCliOptions } from '../common';

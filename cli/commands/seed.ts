@@ -4,9 +4,9 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { FashionMnistMissingError } from '../../infra/corpus/fashion-mnist';
-import { PhotosMissingError } from '../../infra/corpus/photos';
-import { SEED_DEFAULTS, SEED_LAYOUT, type SeedProgress, type SeedSummary, seedCorpus } from '../../infra/corpus/seed';
+import { FashionMnistMissingError } from '../../datasets/corpus/fashion-mnist';
+import { PhotosMissingError } from '../../datasets/corpus/photos';
+import { SEED_DEFAULTS, SEED_LAYOUT, type SeedProgress, type SeedSummary, seedCorpus } from '../../datasets/corpus/seed';
 import { createS3Client, ensureBucket } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { CliError, EXIT } from '../exit-codes';

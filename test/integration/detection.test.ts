@@ -13,7 +13,7 @@ import type { DetectionHeartbeat, DetectionJob, DetectionRunResult } from '../..
 import { loadConfig } from '../../config/load';
 import type { CheckpointPointer } from '../../contracts/pretrain';
 import { createSwavEngine } from '../../engine';
-import { writeDetectionDataset, type DetectionManifest } from '../../infra/detection/build-dataset';
+import { writeDetectionDataset, type DetectionManifest } from '../../datasets/detection/build-dataset';
 import { getJson } from '../../infra/s3';
 import { connectStack, dropBucket, freshBucket, listAll, type Stack } from './harness';
 

@@ -16,8 +16,8 @@ import type { ClassificationJob } from '../../activities/evaluate/jobs';
 import { ShutdownRegistry } from '../../activities/shared/shutdown';
 import { loadConfig } from '../../config/load';
 import type { ClassificationRun } from '../../contracts/evaluate';
-import type { DetectionManifest } from '../../infra/detection/build-dataset';
-import { seedCorpus } from '../../infra/corpus/seed';
+import type { DetectionManifest } from '../../datasets/detection/build-dataset';
+import { seedCorpus } from '../../datasets/corpus/seed';
 import { connectStack, dropBucket, freshBucket, listAll, type Stack } from './harness';
 
 let stack: Stack;

@@ -11,7 +11,7 @@ import { classBalancedSubset, type LabelSubset } from '../../activities/evaluate
 import { loadConfig } from '../../config/load';
 import { evaluateKeys, type EvaluationInput, type EvaluationResult } from '../../contracts/evaluate';
 import { createSwavEngine } from '../../engine';
-import { SEED_LAYOUT, seedCorpus } from '../../infra/corpus/seed';
+import { SEED_LAYOUT, seedCorpus } from '../../datasets/corpus/seed';
 import { getJson } from '../../infra/s3';
 import type { EvaluateProgress } from '../../workflows/evaluate';
 import { connectStack, dropBucket, freshBucket, withWorkers, type Stack } from './harness';

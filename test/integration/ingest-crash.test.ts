@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { IngestSchema, type IngestConfig } from '../../config/schema';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
-import { seedCorpus } from '../../infra/corpus/seed';
+import { seedCorpus } from '../../datasets/corpus/seed';
 import { connectStack, dropBucket, freshBucket, listAll, readTree, spawnWorkerProcess, waitUntil, withWorkers, type Stack } from './harness';
 
 let stack: Stack;

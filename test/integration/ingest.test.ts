@@ -10,7 +10,7 @@ import type { IngestInput, IngestResult, ManifestEntry, QuarantineEntry } from '
 import { parseJsonl } from '../../activities/ingest/layout';
 import { compareKeys } from '../../activities/ingest/key-order';
 import { getJson, getText } from '../../infra/s3';
-import { seedCorpus, SEED_LAYOUT, type SeedReport } from '../../infra/corpus/seed';
+import { seedCorpus, SEED_LAYOUT, type SeedReport } from '../../datasets/corpus/seed';
 import { connectStack, dropBucket, freshBucket, listAll, readTree, withWorkers, type Stack } from './harness';
 
 let stack: Stack;

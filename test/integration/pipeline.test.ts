@@ -8,7 +8,7 @@ import { loadConfig } from '../../config/load';
 import type { PipelineInput, PipelineResult } from '../../contracts/pipeline';
 import { pretrainKeys } from '../../contracts/pretrain';
 import type { LatestFile } from '../../activities/pretrain/checkpoints';
-import { seedCorpus } from '../../infra/corpus/seed';
+import { seedCorpus } from '../../datasets/corpus/seed';
 import { getJson } from '../../infra/s3';
 import { connectStack, dropBucket, freshBucket, spawnWorkerProcess, waitUntil, withWorkers, type Stack } from './harness';
 
@@ -46,13 +46,13 @@ it('runs ingest -> preprocess -> pretrain, and a re-run of the same pipeline rec
   ]);
   expect(first.ingest.reconciled).toBe(true);
   expect(first.ingest.quarantined).toBeGreaterThan(0);
-  expect(first.prepare.images).toBe(first.ingest.accepted);
-  expect(first.pretrain.steps).toBe(Math.floor(first.prepare.images / 16));
+  expect(first.preprocess.images).toBe(first.ingest.accepted);
+  expect(first.pretrain.steps).toBe(Math.floor(first.preprocess.images / 16));
   expect(first.pretrain.cached).toBe(false);
   expect(Object.values(first.stages).map((s) => s.status)).toEqual(['done', 'done', 'done', 'not-built']);
 
   expect(second.ingest.cachedPartitions).toBe(second.ingest.partitions);
-  expect(second.prepare.cachedShards).toBe(second.prepare.shards);
+  expect(second.preprocess.cachedShards).toBe(second.preprocess.shards);
   expect(second.pretrain.cached).toBe(true);
   expect(second.pretrain.checkpoint.key).toBe(first.pretrain.checkpoint.key);
   expect(second.ingest.summaryKey).toBe(first.ingest.summaryKey);
@@ -81,7 +81,7 @@ it('a worker that receives SIGTERM checkpoints its current step before exiting',
       expect(await committed()).toBe(liveStep);
       gpu = spawnWorkerProcess('gpu', log);
       const result = (await handle.result()) as PipelineResult;
-      expect(result.pretrain.steps).toBe(Math.floor(result.prepare.images / 16) * 6);
+      expect(result.pretrain.steps).toBe(Math.floor(result.preprocess.images / 16) * 6);
     } finally {
       delete process.env.SEERFLOW_TRAINER_VERBOSE;
       gpu.kill('SIGKILL');

@@ -10,13 +10,13 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { loadConfig } from '../../config/load';
 import { IngestSchema } from '../../config/schema';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
-import type { PrepareInput, PrepareResult } from '../../contracts/prepare';
+import type { PreprocessInput, PreprocessResult } from '../../contracts/preprocess';
 import { pretrainKeys, type PretrainInput, type PretrainResult } from '../../contracts/pretrain';
 import { readStateHeader } from '../../engine/state';
 import { permutation } from '../../ml/rng';
 import type { LatestFile } from '../../activities/pretrain/checkpoints';
 import type { CursorLogEntry } from '../../activities/pretrain/trainer-process';
-import { seedCorpus } from '../../infra/corpus/seed';
+import { seedCorpus } from '../../datasets/corpus/seed';
 import { getBytes, getJson } from '../../infra/s3';
 import { stackDown, stackUp } from '../../infra/stack';
 import { connectStack, dropBucket, freshBucket, listAll, spawnWorkerProcess, waitUntil, withWorkers, type Stack } from './harness';
@@ -73,15 +73,15 @@ beforeAll(async () => {
       workflowId: `test-pretrain/${bucket}/ingest`,
       args: [{ runName: 'data', config: IngestSchema.parse({ bucket, partitionTarget: 2 }) } satisfies IngestInput],
     })) as IngestResult;
-    const prepare = (await stack.client.workflow.execute('prepareWorkflow', {
+    const preprocess = (await stack.client.workflow.execute('preprocessWorkflow', {
       taskQueue: stack.settings.taskQueues.orchestrator,
-      workflowId: `test-pretrain/${bucket}/prepare`,
+      workflowId: `test-pretrain/${bucket}/preprocess`,
       args: [
-        { runName: 'data', bucket, ingestSummaryKey: ingest.summaryKey, config: cfg.preprocess, maxPixels: 40_000_000, maxParallelShards: 2, shardsPerRun: 100 } satisfies PrepareInput,
+        { runName: 'data', bucket, ingestSummaryKey: ingest.summaryKey, config: cfg.preprocess, maxPixels: 40_000_000, maxParallelShards: 2, shardsPerRun: 100 } satisfies PreprocessInput,
       ],
-    })) as PrepareResult;
-    datasetKey = prepare.datasetKey;
-    images = prepare.images;
+    })) as PreprocessResult;
+    datasetKey = preprocess.datasetKey;
+    images = preprocess.images;
   });
 }, 600_000);
 

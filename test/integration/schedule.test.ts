@@ -16,7 +16,7 @@ import { CliError, EXIT } from '../../cli/exit-codes';
 import type { ManifestEntry } from '../../contracts/ingest';
 import type { PipelineInput } from '../../contracts/pipeline';
 import { SCHEDULE_WORKFLOW_TYPE, scheduleKeys, type ScheduledRunRecord, type ScheduleRegistry } from '../../contracts/schedule';
-import { seedCorpus, SEED_LAYOUT, type SeedReport } from '../../infra/corpus/seed';
+import { seedCorpus, SEED_LAYOUT, type SeedReport } from '../../datasets/corpus/seed';
 import { getJson, getText } from '../../infra/s3';
 import { stackPaths } from '../../infra/stack';
 import { connectStack, dropBucket, freshBucket, listAll, waitUntil, withWorkers, type Stack } from './harness';

@@ -12,9 +12,9 @@ import {
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { QuarantineReason } from '../../contracts/ingest';
-import { BOMB_SIDE, ODD_KEY } from '../../infra/corpus/bad-objects';
-import { fashionMnistImage, loadFashionMnist } from '../../infra/corpus/fashion-mnist';
-import { PHOTO_ALLOW_LIST } from '../../infra/corpus/photos';
+import { BOMB_SIDE, ODD_KEY } from '../../datasets/corpus/bad-objects';
+import { fashionMnistImage, loadFashionMnist } from '../../datasets/corpus/fashion-mnist';
+import { PHOTO_ALLOW_LIST } from '../../datasets/corpus/photos';
 import {
   corpusKey,
   fmnistTrainId,
@@ -22,7 +22,7 @@ import {
   type SeedReport,
   type SeedSummary,
   seedCorpus,
-} from '../../infra/corpus/seed';
+} from '../../datasets/corpus/seed';
 import { createS3Client, ensureBucket, getBytes, getJson, getText } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 

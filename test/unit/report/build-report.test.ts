@@ -155,7 +155,7 @@ describe('buildReport with an evaluation', () => {
   test('lineage links manifest -> shards -> checkpoint -> evaluation, with config hash and backend', () => {
     const p = pipelineResult();
     const lin = section(html, 'lineage');
-    const order = [p.ingest.summaryKey, p.prepare.datasetKey, p.pretrain.checkpoint.key, evaluation().resultKey, `runs/${RUN}/report/index.html`].map((k) => lin.indexOf(k));
+    const order = [p.ingest.summaryKey, p.preprocess.datasetKey, p.pretrain.checkpoint.key, evaluation().resultKey, `runs/${RUN}/report/index.html`].map((k) => lin.indexOf(k));
     expect(order.every((i) => i > 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(lin).toContain(data.configHash);

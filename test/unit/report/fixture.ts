@@ -26,9 +26,9 @@ export function pipelineResult(): PipelineResult {
       manifestShards: 3,
       coordinatorRuns: 1,
     },
-    prepare: {
+    preprocess: {
       runName: RUN,
-      datasetKey: `runs/${RUN}/prepare/dataset.json`,
+      datasetKey: `runs/${RUN}/preprocess/dataset.json`,
       entries: 1187,
       images: 1183,
       quarantined: 4,
