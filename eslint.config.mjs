@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)].filter(
-  (m) => !['assert', 'url', 'util'].includes(m)
+  (m) => !['assert', 'url', 'util'].includes(m),
 );
 
 export default tseslint.config(
@@ -25,12 +25,28 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'workflow code is replayed: no Node built-ins (do I/O in an activity)' })),
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'workflow code is replayed: no Node built-ins (do I/O in an activity)',
+          })),
           patterns: [
-            { group: ['**/activities/**', '**/activities'], allowTypeImports: true, message: 'workflows may only `import type` activities' },
-            { group: ['**/infra/**', '**/engine/**', '**/multicrop/**', '**/datasets/**', '**/config/load'], message: 'side-effecting modules are not allowed in workflows' },
-            { group: ['@temporalio/activity', '@temporalio/worker', '@temporalio/client', '@temporalio/testing'], message: 'not available inside the workflow sandbox' },
-            { group: ['sharp', '@tensorflow/*', '@aws-sdk/*', 'pino'], message: 'native or I/O modules belong in activities' },
+            {
+              group: ['**/activities/**', '**/activities'],
+              allowTypeImports: true,
+              message: 'workflows may only `import type` activities',
+            },
+            {
+              group: ['**/infra/**', '**/engine/**', '**/multicrop/**', '**/datasets/**', '**/config/load'],
+              message: 'side-effecting modules are not allowed in workflows',
+            },
+            {
+              group: ['@temporalio/activity', '@temporalio/worker', '@temporalio/client', '@temporalio/testing'],
+              message: 'not available inside the workflow sandbox',
+            },
+            {
+              group: ['sharp', '@tensorflow/*', '@aws-sdk/*', 'pino'],
+              message: 'native or I/O modules belong in activities',
+            },
           ],
         },
       ],
@@ -46,5 +62,5 @@ export default tseslint.config(
         { object: 'Date', property: 'now', message: 'ml/ is pure: inject a clock' },
       ],
     },
-  }
+  },
 );

@@ -36,7 +36,11 @@ export function createActivities(deps: ActivityDeps) {
       buildDetectionDataset: detection.buildDetectionDataset,
     },
     cpu: { canonicalizeShard: preprocess.canonicalizeShard },
-    gpu: { trainSegment: pretrain.trainSegment, runClassification: evaluate.runClassification, runDetection: detection.runDetection },
+    gpu: {
+      trainSegment: pretrain.trainSegment,
+      runClassification: evaluate.runClassification,
+      runDetection: detection.runDetection,
+    },
   };
 }
 

@@ -39,7 +39,11 @@ function agreementChild(name: string, out: string): void {
   trainer.model.init(0);
   const batch = syntheticBatch(w, 7);
   const g0 = w.cfg.swav.crops[0] as { size: number };
-  const features = trainer.embed((batch.crops[0] as Float32Array).subarray(0, w.batch * g0.size * g0.size * 3), w.batch, g0.size);
+  const features = trainer.embed(
+    (batch.crops[0] as Float32Array).subarray(0, w.batch * g0.size * g0.size * 3),
+    w.batch,
+    g0.size,
+  );
   const entries = trainer.model.store.trainable();
   const before = entries.map((e) => (e.variable.dataSync() as Float32Array).slice());
   const { loss } = trainer.step(batch, 0.3);
@@ -57,7 +61,9 @@ function agreementChild(name: string, out: string): void {
     off += p.length;
   }
   writeFileSync(`${out}.bin`, Buffer.from(all.buffer));
-  process.stdout.write(`${JSON.stringify({ backend: info, loss, sizes: parts.map((p) => p.length), names: ['features', ...entries.map((e) => e.name)] })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ backend: info, loss, sizes: parts.map((p) => p.length), names: ['features', ...entries.map((e) => e.name)] })}\n`,
+  );
 }
 
 interface ChildHeader {
@@ -107,7 +113,12 @@ function main(): void {
   for (const name of agreeNames) {
     const run = (backend: string) => {
       const out = path.join(tmp, `${name}-${backend}`);
-      const header = JSON.parse(runChild([__filename, '--child', 'agree', '--workload', name, '--out', out], backend).trim().split('\n').pop() as string) as ChildHeader;
+      const header = JSON.parse(
+        runChild([__filename, '--child', 'agree', '--workload', name, '--out', out], backend)
+          .trim()
+          .split('\n')
+          .pop() as string,
+      ) as ChildHeader;
       return { header, data: new Float32Array(readFileSync(`${out}.bin`).buffer.slice(0)) };
     };
     const a = run(test);
@@ -135,8 +146,20 @@ function main(): void {
     const lossRel = Math.abs(a.header.loss - b.header.loss) / Math.abs(b.header.loss);
     const pass = lossRel <= TOLERANCE.loss && features <= TOLERANCE.features && worst.relErr <= TOLERANCE.update;
     ok &&= pass;
-    agreement.push({ workload: name, backends: [a.header.backend, b.header.backend], loss: [a.header.loss, b.header.loss], lossRelErr: lossRel, featuresRelErr: features, worstUpdate: worst, tensorsJudged: updates.length, negligibleUpdates: negligible, pass });
-    console.log(`${name}: loss ${a.header.loss.toFixed(6)} vs ${b.header.loss.toFixed(6)}, features rel err ${features.toExponential(2)}, worst update ${worst.name} ${worst.relErr.toExponential(2)} -> ${pass ? 'ok' : 'FAIL'}`);
+    agreement.push({
+      workload: name,
+      backends: [a.header.backend, b.header.backend],
+      loss: [a.header.loss, b.header.loss],
+      lossRelErr: lossRel,
+      featuresRelErr: features,
+      worstUpdate: worst,
+      tensorsJudged: updates.length,
+      negligibleUpdates: negligible,
+      pass,
+    });
+    console.log(
+      `${name}: loss ${a.header.loss.toFixed(6)} vs ${b.header.loss.toFixed(6)}, features rel err ${features.toExponential(2)}, worst update ${worst.name} ${worst.relErr.toExponential(2)} -> ${pass ? 'ok' : 'FAIL'}`,
+    );
   }
 
   const speed: Record<string, unknown>[] = [];
@@ -144,7 +167,12 @@ function main(): void {
   for (let r = 0; r < rounds; r++) {
     for (const name of speedNames) {
       for (const backend of r % 2 === 0 ? [test, ref] : [ref, test]) {
-        const res = JSON.parse(runChild([bench, '--child', name, '--warmup', warmup, '--steps', steps], backend).trim().split('\n').pop() as string) as Record<string, unknown>;
+        const res = JSON.parse(
+          runChild([bench, '--child', name, '--warmup', warmup, '--steps', steps], backend)
+            .trim()
+            .split('\n')
+            .pop() as string,
+        ) as Record<string, unknown>;
         speed.push({ round: r + 1, backendForced: backend, ...res });
         const s = res.stepMs as { median: number };
         console.log(`${name} on ${backend} round ${r + 1}: ${s.median} ms/step, ${String(res.imagesPerSecond)} img/s`);
@@ -155,7 +183,16 @@ function main(): void {
 
   const date = new Date().toISOString();
   const file = arg('out', `bench/results/gpu-check-${date.slice(0, 10)}.json`);
-  const result = { date, command: process.argv.join(' '), host: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, tolerance: TOLERANCE, backends: [test, ref], pass: ok, agreement, speed };
+  const result = {
+    date,
+    command: process.argv.join(' '),
+    host: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+    tolerance: TOLERANCE,
+    backends: [test, ref],
+    pass: ok,
+    agreement,
+    speed,
+  };
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`${ok ? 'PASS' : 'FAIL'}: wrote ${file}`);
   process.exitCode = ok ? 0 : 1;

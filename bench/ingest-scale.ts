@@ -89,7 +89,8 @@ function parseOptions(argv: string[]): Options {
     maxParallelPartitions: int('max-parallel-partitions', values['max-parallel-partitions'], 1),
     partitionsPerRun: int('partitions-per-run', values['partitions-per-run'], 1),
     coarsePartitionTarget: int('coarse-partition-target', values['coarse-partition-target'], 0),
-    heartbeatTimeoutSeconds: values['heartbeat-timeout'] === undefined ? undefined : int('heartbeat-timeout', values['heartbeat-timeout'], 5),
+    heartbeatTimeoutSeconds:
+      values['heartbeat-timeout'] === undefined ? undefined : int('heartbeat-timeout', values['heartbeat-timeout'], 5),
     runTimeoutSeconds: int('run-timeout', values['run-timeout'], 10),
     out: values.out,
   };
@@ -115,7 +116,7 @@ async function forEachLimited<T>(items: Iterable<T>, limit: number, fn: (item: T
   await Promise.all(
     Array.from({ length: limit }, async () => {
       for (let n = it.next(); !n.done; n = it.next()) await fn(n.value);
-    })
+    }),
   );
 }
 
@@ -138,7 +139,11 @@ async function tinyPngs(count: number): Promise<Buffer[]> {
       s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
       px[j] = s >>> 24;
     }
-    out.push(await sharp(px, { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer());
+    out.push(
+      await sharp(px, { raw: { width: 16, height: 16, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
   }
   return out;
 }
@@ -172,9 +177,15 @@ async function seedCorpus(s3: S3Client, bucket: string, n: number, concurrency: 
   await ensureBucket(s3, bucket);
   const marker = await getJson<{ count: number; layout: string }>(s3, bucket, MARKER_KEY);
   const have = marker && marker.layout === LAYOUT ? marker.count : 0;
-  if (have > n) throw new Error(`bucket ${bucket} already holds ${have} bench objects (> --objects ${n}); use another --bucket`);
+  if (have > n)
+    throw new Error(`bucket ${bucket} already holds ${have} bench objects (> --objects ${n}); use another --bucket`);
   const images = await tinyPngs(8);
-  const base = { concurrency, distinctImages: images.length, imageBytes: images.map((b) => b.length), alreadyPresent: have };
+  const base = {
+    concurrency,
+    distinctImages: images.length,
+    imageBytes: images.map((b) => b.length),
+    alreadyPresent: have,
+  };
   if (have === n) {
     log(`corpus: ${n} objects already present (marker ${MARKER_KEY}); upload skipped`);
     return { ...base, skipped: true, uploaded: 0, bytes: 0, seconds: 0, objectsPerSecond: null };
@@ -193,7 +204,15 @@ async function seedCorpus(s3: S3Client, bucket: string, n: number, concurrency: 
     })();
     await forEachLimited(indices, concurrency, async (i) => {
       const body = images[i % images.length] as Buffer;
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keyFor(i), Body: body, ContentLength: body.length, ContentType: 'image/png' }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: keyFor(i),
+          Body: body,
+          ContentLength: body.length,
+          ContentType: 'image/png',
+        }),
+      );
       done++;
       bytes += body.length;
     });
@@ -212,7 +231,9 @@ async function dropBucket(s3: S3Client, bucket: string): Promise<number> {
     const keys: string[] = [];
     let token: string | undefined;
     do {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000, ...(token ? { ContinuationToken: token } : {}) }));
+      const page = await s3.send(
+        new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000, ...(token ? { ContinuationToken: token } : {}) }),
+      );
       for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -220,7 +241,9 @@ async function dropBucket(s3: S3Client, bucket: string): Promise<number> {
     const batches: string[][] = [];
     for (let i = 0; i < keys.length; i += 1000) batches.push(keys.slice(i, i + 1000));
     await forEachLimited(batches, 8, async (b) => {
-      await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: b.map((Key) => ({ Key })), Quiet: true } }));
+      await s3.send(
+        new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: b.map((Key) => ({ Key })), Quiet: true } }),
+      );
       deleted += b.length;
     });
   }
@@ -244,7 +267,14 @@ async function plainList(s3: S3Client, bucket: string, prefix: string): Promise<
   let requests = 0;
   let token: string | undefined;
   do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000, ...(token ? { ContinuationToken: token } : {}) }));
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix,
+        MaxKeys: 1000,
+        ...(token ? { ContinuationToken: token } : {}),
+      }),
+    );
     requests++;
     objects += page.Contents?.length ?? 0;
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -309,8 +339,18 @@ function memOf(pid: number | undefined): MemReport {
 
 interface RunHistory {
   workflowId: string;
-  coordinatorRuns: { runId: string; events: number; historyBytes: number | null; continuedAsNew: boolean; seconds: number }[];
-  children: { count: number; events: { min: number; median: number; max: number }; historyBytes: { min: number; max: number } };
+  coordinatorRuns: {
+    runId: string;
+    events: number;
+    historyBytes: number | null;
+    continuedAsNew: boolean;
+    seconds: number;
+  }[];
+  children: {
+    count: number;
+    events: { min: number; median: number; max: number };
+    historyBytes: { min: number; max: number };
+  };
   maxEventsAnyRun: number;
   /** Where the wall time went, from event timestamps (server clock). */
   timing: {
@@ -343,7 +383,12 @@ function activitySeconds(events: HistoryEvent[]): Map<string, number> {
 }
 
 /** Event counts of every coordinator run (following the continue-as-new chain) and of every partition child. */
-async function historyOf(client: Client, workflowId: string, firstRunId: string, partitions: number): Promise<RunHistory> {
+async function historyOf(
+  client: Client,
+  workflowId: string,
+  firstRunId: string,
+  partitions: number,
+): Promise<RunHistory> {
   const coordinatorRuns: RunHistory['coordinatorRuns'] = [];
   let planSeconds: number | null = null;
   let finalizeSeconds: number | null = null;
@@ -352,9 +397,16 @@ async function historyOf(client: Client, workflowId: string, firstRunId: string,
     const handle: WorkflowHandle = client.workflow.getHandle(workflowId, runId);
     const events = (await handle.fetchHistory()).events ?? [];
     const desc = await handle.describe();
-    const next: string | undefined = events[events.length - 1]?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId || undefined;
+    const next: string | undefined =
+      events[events.length - 1]?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId || undefined;
     const seconds = (eventMs(events[events.length - 1]) - eventMs(events[0])) / 1000;
-    coordinatorRuns.push({ runId, events: events.length, historyBytes: desc.historySize ?? null, continuedAsNew: next !== undefined, seconds });
+    coordinatorRuns.push({
+      runId,
+      events: events.length,
+      historyBytes: desc.historySize ?? null,
+      continuedAsNew: next !== undefined,
+      seconds,
+    });
     const acts = activitySeconds(events);
     planSeconds = acts.get('planIngestPartitions') ?? planSeconds;
     finalizeSeconds = acts.get('finalizeIngest') ?? finalizeSeconds;
@@ -365,24 +417,28 @@ async function historyOf(client: Client, workflowId: string, firstRunId: string,
   const activity: number[] = [];
   const overhead: number[] = [];
   const retried: RunHistory['retriedPartitions'] = [];
-  await forEachLimited(Array.from({ length: partitions }, (_, i) => i), 8, async (i) => {
-    // Same ID scheme as workflows/ingest.ts; the parent's workflow ID is stable across continue-as-new.
-    const handle = client.workflow.getHandle(`${workflowId}/partition-${String(i).padStart(5, '0')}`);
-    const events = (await handle.fetchHistory()).events ?? [];
-    childEvents.push(events.length);
-    const started = events.find((e) => e.activityTaskStartedEventAttributes);
-    const completed = events.find((e) => e.activityTaskCompletedEventAttributes);
-    const act = (eventMs(completed) - eventMs(started)) / 1000;
-    const attempt = started?.activityTaskStartedEventAttributes?.attempt ?? 1;
-    if (attempt > 1) {
-      const lastFailure = started?.activityTaskStartedEventAttributes?.lastFailure?.message ?? '';
-      retried.push({ partition: i, attempt, lastFailure });
-    }
-    activity.push(act);
-    overhead.push((eventMs(events[events.length - 1]) - eventMs(events[0])) / 1000 - act);
-    const desc = await handle.describe();
-    if (desc.historySize !== undefined) childBytes.push(desc.historySize);
-  });
+  await forEachLimited(
+    Array.from({ length: partitions }, (_, i) => i),
+    8,
+    async (i) => {
+      // Same ID scheme as workflows/ingest.ts; the parent's workflow ID is stable across continue-as-new.
+      const handle = client.workflow.getHandle(`${workflowId}/partition-${String(i).padStart(5, '0')}`);
+      const events = (await handle.fetchHistory()).events ?? [];
+      childEvents.push(events.length);
+      const started = events.find((e) => e.activityTaskStartedEventAttributes);
+      const completed = events.find((e) => e.activityTaskCompletedEventAttributes);
+      const act = (eventMs(completed) - eventMs(started)) / 1000;
+      const attempt = started?.activityTaskStartedEventAttributes?.attempt ?? 1;
+      if (attempt > 1) {
+        const lastFailure = started?.activityTaskStartedEventAttributes?.lastFailure?.message ?? '';
+        retried.push({ partition: i, attempt, lastFailure });
+      }
+      activity.push(act);
+      overhead.push((eventMs(events[events.length - 1]) - eventMs(events[0])) / 1000 - act);
+      const desc = await handle.describe();
+      if (desc.historySize !== undefined) childBytes.push(desc.historySize);
+    },
+  );
   const ev = stats(childEvents);
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
   return {
@@ -391,13 +447,19 @@ async function historyOf(client: Client, workflowId: string, firstRunId: string,
     children: {
       count: childEvents.length,
       events: ev,
-      historyBytes: childBytes.length ? { min: Math.min(...childBytes), max: Math.max(...childBytes) } : { min: 0, max: 0 },
+      historyBytes: childBytes.length
+        ? { min: Math.min(...childBytes), max: Math.max(...childBytes) }
+        : { min: 0, max: 0 },
     },
     maxEventsAnyRun: Math.max(ev.max, ...coordinatorRuns.map((r) => r.events)),
     timing: {
       planSeconds,
       finalizeSeconds,
-      partitionActivitySeconds: { sum: r3(activity.reduce((a, b) => a + b, 0)), median: r3(median(activity)), max: r3(Math.max(...activity)) },
+      partitionActivitySeconds: {
+        sum: r3(activity.reduce((a, b) => a + b, 0)),
+        median: r3(median(activity)),
+        max: r3(Math.max(...activity)),
+      },
       childOverheadSeconds: { median: r3(median(overhead)), max: r3(Math.max(...overhead)) },
     },
     retriedPartitions: retried.sort((a, b) => a.partition - b.partition),
@@ -432,7 +494,10 @@ async function ensureNamespace(connection: Connection, namespace: string): Promi
     /* not there yet */
   }
   try {
-    await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('3 days') });
+    await connection.workflowService.registerNamespace({
+      namespace,
+      workflowExecutionRetentionPeriod: msToTs('3 days'),
+    });
   } catch (err) {
     if (!/already exists/i.test((err as Error).message)) throw err;
   }
@@ -470,7 +535,11 @@ function spawnWorker(role: 'orchestrator' | 'io', namespace: string, logFile: st
 }
 
 async function hasPollers(client: Client, namespace: string, queue: string, type: 1 | 2): Promise<boolean> {
-  const res = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: queue }, taskQueueType: type });
+  const res = await client.workflowService.describeTaskQueue({
+    namespace,
+    taskQueue: { name: queue },
+    taskQueueType: type,
+  });
   return (res.pollers ?? []).length > 0;
 }
 
@@ -480,7 +549,7 @@ async function startWorker(
   role: 'orchestrator' | 'io',
   queue: string,
   namespace: string,
-  logFile: string
+  logFile: string,
 ): Promise<WorkerProc> {
   for (let attempt = 1; attempt <= 6; attempt++) {
     const w = spawnWorker(role, namespace, logFile);
@@ -524,17 +593,30 @@ async function main(): Promise<void> {
   };
   const source = {
     commit: git(['rev-parse', '--short', 'HEAD']),
-    dirtyIngestFiles: git(['status', '--porcelain', '--', 'activities', 'workflows', 'workers', 'infra', 'contracts', 'config'])
+    dirtyIngestFiles: git([
+      'status',
+      '--porcelain',
+      '--',
+      'activities',
+      'workflows',
+      'workers',
+      'infra',
+      'contracts',
+      'config',
+    ])
       .split('\n')
       .filter((l) => l.length > 0),
   };
-  const mallocEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^MALLOC_|^UV_THREADPOOL_SIZE$|^NODE_OPTIONS$/.test(k)));
+  const mallocEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => /^MALLOC_|^UV_THREADPOOL_SIZE$|^NODE_OPTIONS$/.test(k)),
+  );
   const loadStart = os.loadavg();
   const base = loadServiceSettings();
   const settings: ServiceSettings = { ...base, temporal: { ...base.temporal, namespace: opts.namespace } };
   const stack = await stackStatus(settings);
   const down = stack.filter((s) => !s.healthy);
-  if (down.length) throw new Error(`local stack down (${down.map((s) => s.name).join(', ')}): run ./bin/seerflow stack up`);
+  if (down.length)
+    throw new Error(`local stack down (${down.map((s) => s.name).join(', ')}): run ./bin/seerflow stack up`);
 
   const s3 = createS3Client(settings.s3);
   const connection = await Connection.connect({ address: settings.temporal.address });
@@ -545,7 +627,10 @@ async function main(): Promise<void> {
   const up = uploadClient(settings.s3, opts.uploadConcurrency);
   const upload = await seedCorpus(up, opts.bucket, opts.objects, opts.uploadConcurrency);
   up.destroy();
-  if (!upload.skipped) log(`upload: ${upload.uploaded} objects in ${round1(upload.seconds)} s = ${Math.round(upload.objectsPerSecond ?? 0)} obj/s`);
+  if (!upload.skipped)
+    log(
+      `upload: ${upload.uploaded} objects in ${round1(upload.seconds)} s = ${Math.round(upload.objectsPerSecond ?? 0)} obj/s`,
+    );
 
   const logDir = path.join(settings.stateDir, 'logs');
   mkdirSync(logDir, { recursive: true });
@@ -593,10 +678,17 @@ async function main(): Promise<void> {
     const input: IngestInput = { runName, config: cfg };
     const cpu0 = cpuSeconds(allPids());
     const t0 = performance.now();
-    const handle = await client.workflow.start('ingestWorkflow', { taskQueue: settings.taskQueues.orchestrator, workflowId, args: [input] });
+    const handle = await client.workflow.start('ingestWorkflow', {
+      taskQueue: settings.taskQueues.orchestrator,
+      workflowId,
+      args: [input],
+    });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${workflowId} did not finish within ${opts.runTimeoutSeconds} s`)), opts.runTimeoutSeconds * 1000);
+      timer = setTimeout(
+        () => reject(new Error(`${workflowId} did not finish within ${opts.runTimeoutSeconds} s`)),
+        opts.runTimeoutSeconds * 1000,
+      );
     });
     let result: IngestResult;
     try {
@@ -616,16 +708,20 @@ async function main(): Promise<void> {
       result,
       cpuSeconds: cpuDelta(cpu0, cpuSeconds(allPids())),
     };
-    if (withHistory) report.history = await historyOf(client, workflowId, handle.firstExecutionRunId, result.partitions);
+    if (withHistory)
+      report.history = await historyOf(client, workflowId, handle.firstExecutionRunId, result.partitions);
     return report;
   };
 
   // (a) full validation
   log('full ingest (list + validate + manifest) ...');
   const full = await runIngest(`full-${stamp}`, config, true);
-  log(`full: ${full.result.listed} objects in ${round1(full.seconds)} s = ${Math.round(full.objectsPerSecond)} obj/s, ` +
-      `${full.result.partitions} partitions, ${full.result.coordinatorRuns} coordinator runs`);
-  if (full.result.accepted !== opts.objects) log(`WARNING: accepted ${full.result.accepted} != ${opts.objects} objects`);
+  log(
+    `full: ${full.result.listed} objects in ${round1(full.seconds)} s = ${Math.round(full.objectsPerSecond)} obj/s, ` +
+      `${full.result.partitions} partitions, ${full.result.coordinatorRuns} coordinator runs`,
+  );
+  if (full.result.accepted !== opts.objects)
+    log(`WARNING: accepted ${full.result.accepted} != ${opts.objects} objects`);
   const memAfterFull = { io: memOf(pidOf('io')), orchestrator: memOf(pidOf('orchestrator')) };
 
   // (b) listing + orchestration: incremental against the full run, alternated with the plain listing. The coarse
@@ -635,13 +731,22 @@ async function main(): Promise<void> {
     opts.coarsePartitionTarget > 0 ? { ...incConfig, partitionTarget: opts.coarsePartitionTarget } : undefined;
   const rounds: Round[] = [];
   const describe = (label: string, r: number, x: IngestRunReport, ratio: number) =>
-    log(`round ${r} ${label}: ${x.result.listed} objects (${x.result.unchanged} unchanged, ${x.result.partitions} partitions) in ` +
-        `${round1(x.seconds)} s = ${Math.round(x.objectsPerSecond)} obj/s; ratio ${ratio.toFixed(3)}`);
+    log(
+      `round ${r} ${label}: ${x.result.listed} objects (${x.result.unchanged} unchanged, ${x.result.partitions} partitions) in ` +
+        `${round1(x.seconds)} s = ${Math.round(x.objectsPerSecond)} obj/s; ratio ${ratio.toFixed(3)}`,
+    );
   for (let r = 1; r <= opts.rounds; r++) {
     const baseline = await plainList(s3, opts.bucket, CORPUS_PREFIX);
-    log(`round ${r} baseline: ${baseline.objects} objects in ${round1(baseline.seconds)} s = ${Math.round(baseline.objectsPerSecond)} obj/s`);
+    log(
+      `round ${r} baseline: ${baseline.objects} objects in ${round1(baseline.seconds)} s = ${Math.round(baseline.objectsPerSecond)} obj/s`,
+    );
     const incremental = await runIngest(`inc-${r}-${stamp}`, incConfig, true);
-    const round: Round = { round: r, baseline, incremental, ratio: baseline.objectsPerSecond / incremental.objectsPerSecond };
+    const round: Round = {
+      round: r,
+      baseline,
+      incremental,
+      ratio: baseline.objectsPerSecond / incremental.objectsPerSecond,
+    };
     describe('incremental', r, incremental, round.ratio);
     if (coarseConfig) {
       const coarse = await runIngest(`coarse-${r}-${stamp}`, coarseConfig, true);
@@ -658,7 +763,13 @@ async function main(): Promise<void> {
     let count = 0;
     let token: string | undefined;
     do {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: opts.bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
+      const page = await s3.send(
+        new ListObjectsV2Command({
+          Bucket: opts.bucket,
+          Prefix: prefix,
+          ...(token ? { ContinuationToken: token } : {}),
+        }),
+      );
       for (const o of page.Contents ?? []) {
         bytes += o.Size ?? 0;
         count++;
@@ -679,7 +790,7 @@ async function main(): Promise<void> {
   const loadEnd = os.loadavg();
 
   const histories = [full.history, ...rounds.flatMap((r) => [r.incremental.history, r.coarse?.run.history])].filter(
-    (h): h is RunHistory => h !== undefined
+    (h): h is RunHistory => h !== undefined,
   );
   const baselineStats = stats(rounds.map((r) => r.baseline.objectsPerSecond));
   const incStats = stats(rounds.map((r) => r.incremental.objectsPerSecond));
@@ -702,7 +813,13 @@ async function main(): Promise<void> {
       mallocEnv,
       note: 'shared 2-core machine: other engineers run builds and tests concurrently; compare ratios within this run',
     },
-    stack: { temporal: settings.temporal.address, namespace: opts.namespace, s3: settings.s3.endpoint ?? 'aws', server: 'SeaweedFS (local)', taskQueues: settings.taskQueues },
+    stack: {
+      temporal: settings.temporal.address,
+      namespace: opts.namespace,
+      s3: settings.s3.endpoint ?? 'aws',
+      server: 'SeaweedFS (local)',
+      taskQueues: settings.taskQueues,
+    },
     bucket: opts.bucket,
     objects: opts.objects,
     layout: LAYOUT,
@@ -736,7 +853,8 @@ async function main(): Promise<void> {
       coordinatorRunsFull: full.result.coordinatorRuns,
       partitions: full.result.partitions,
       ioWorkerPeakRssMiB: memEnd.io.vmHWMKiB !== null ? round1(memEnd.io.vmHWMKiB / 1024) : null,
-      orchestratorWorkerPeakRssMiB: memEnd.orchestrator.vmHWMKiB !== null ? round1(memEnd.orchestrator.vmHWMKiB / 1024) : null,
+      orchestratorWorkerPeakRssMiB:
+        memEnd.orchestrator.vmHWMKiB !== null ? round1(memEnd.orchestrator.vmHWMKiB / 1024) : null,
     },
     histories,
     outputs,
@@ -748,7 +866,8 @@ async function main(): Promise<void> {
   writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
 
   const n = (x: number) => Math.round(x).toLocaleString('en-US');
-  const rng = (s: { median: number; min: number; max: number }, f: (x: number) => string) => `${f(s.median)} (${f(s.min)}..${f(s.max)})`;
+  const rng = (s: { median: number; min: number; max: number }, f: (x: number) => string) =>
+    `${f(s.median)} (${f(s.min)}..${f(s.max)})`;
   const lines = [
     `ingest scale bench: ${n(opts.objects)} objects in s3://${opts.bucket}/${CORPUS_PREFIX}, namespace ${opts.namespace}`,
     `command: ${command}`,
@@ -767,10 +886,12 @@ async function main(): Promise<void> {
     ...rounds.map(
       (r) =>
         `${String(r.round).padEnd(8)}${n(r.baseline.objectsPerSecond).padEnd(26)}${n(r.incremental.objectsPerSecond).padEnd(26)}${r.ratio.toFixed(3).padEnd(26)}` +
-        (r.coarse ? `${n(r.coarse.run.objectsPerSecond).padEnd(26)}${r.coarse.ratio.toFixed(3)}` : '')
+        (r.coarse ? `${n(r.coarse.run.objectsPerSecond).padEnd(26)}${r.coarse.ratio.toFixed(3)}` : ''),
     ),
     `${'median'.padEnd(8)}${rng(baselineStats, n).padEnd(26)}${rng(incStats, n).padEnd(26)}${rng(ratioStats, (x) => x.toFixed(3)).padEnd(26)}` +
-      (coarseStats && coarseRatioStats ? `${rng(coarseStats, n).padEnd(26)}${rng(coarseRatioStats, (x) => x.toFixed(3))}` : ''),
+      (coarseStats && coarseRatioStats
+        ? `${rng(coarseStats, n).padEnd(26)}${rng(coarseRatioStats, (x) => x.toFixed(3))}`
+        : ''),
     `goal ratio <= 1.10 (${full.result.partitions} partitions): ${ratioStats.median <= 1.1 ? 'met' : 'NOT met'} (median)`,
     '',
     `partitions ${full.result.partitions}; coordinator runs ${full.result.coordinatorRuns} (full), ${rounds.map((r) => r.incremental.result.coordinatorRuns).join('/')} (incremental)`,
@@ -781,7 +902,9 @@ async function main(): Promise<void> {
         `plan ${h.timing.planSeconds?.toFixed(2)} s, finalize ${h.timing.finalizeSeconds?.toFixed(2)} s, partition activity ` +
         `median ${h.timing.partitionActivitySeconds.median.toFixed(2)} s (sum ${h.timing.partitionActivitySeconds.sum.toFixed(1)} s), ` +
         `child overhead median ${h.timing.childOverheadSeconds.median.toFixed(2)} s` +
-        (h.retriedPartitions.length ? `; ${h.retriedPartitions.length} partitions retried (${h.retriedPartitions[0]?.lastFailure})` : '')
+        (h.retriedPartitions.length
+          ? `; ${h.retriedPartitions.length} partitions retried (${h.retriedPartitions[0]?.lastFailure})`
+          : ''),
     ),
     `max history events of any run: ${results.summary.maxHistoryEventsAnyRun}`,
     `worker peak RSS (VmHWM): io ${results.summary.ioWorkerPeakRssMiB} MiB, orchestrator ${results.summary.orchestratorWorkerPeakRssMiB} MiB`,

@@ -151,7 +151,11 @@ async function main(): Promise<void> {
         oursImagesPerSec: summary(a),
         referenceImagesPerSec: summary(b),
         ratioPerStep: summary(ratios),
-        cpuTime: { oursImagesPerCpuSec: summary(aCpu), referenceImagesPerCpuSec: summary(bCpu), ratioPerStep: summary(ratiosCpu) },
+        cpuTime: {
+          oursImagesPerCpuSec: summary(aCpu),
+          referenceImagesPerCpuSec: summary(bCpu),
+          ratioPerStep: summary(ratiosCpu),
+        },
       };
     }
     const refStats = await ref.stats();
@@ -162,7 +166,11 @@ async function main(): Promise<void> {
       malloc: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_'))),
       corpus: { dir: corpus, images, stepSize, rounds, steps },
       reference: { ...ref.info, peakRssMiB: refStats.peakRssMiB, threads: refStats.threads },
-      ours: { peakRssMiB: process.resourceUsage().maxRSS / 1024, threads: threads(), sharpConcurrency: sharp.concurrency() },
+      ours: {
+        peakRssMiB: process.resourceUsage().maxRSS / 1024,
+        threads: threads(),
+        sharpConcurrency: sharp.concurrency(),
+      },
       results,
     };
     mkdirSync('bench/results', { recursive: true });

@@ -34,9 +34,13 @@ function analyse(events: HistoryEvent[]): { intervals: Interval[]; children: str
   const children: string[] = [];
   for (const e of events) {
     const t = ms(e.eventTime);
-    if (e.activityTaskStartedEventAttributes) started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), t);
+    if (e.activityTaskStartedEventAttributes)
+      started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), t);
     const done =
-      e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes ?? e.activityTaskCanceledEventAttributes;
+      e.activityTaskCompletedEventAttributes ??
+      e.activityTaskFailedEventAttributes ??
+      e.activityTaskTimedOutEventAttributes ??
+      e.activityTaskCanceledEventAttributes;
     if (done) {
       const s = started.get(String(done.scheduledEventId));
       if (s !== undefined) intervals.push([s, t]);
@@ -71,7 +75,11 @@ async function main(): Promise<void> {
   await seedCorpus(s3, { bucket: 'seerflow' });
   const connection = await Connection.connect({ address: settings.temporal.address });
   const client = new Client({ connection, namespace: settings.temporal.namespace });
-  const { workers, connection: wc, clientConnection } = await createWorkers({ queues: ['orchestrator', 'io', 'cpu', 'gpu'], settings });
+  const {
+    workers,
+    connection: wc,
+    clientConnection,
+  } = await createWorkers({ queues: ['orchestrator', 'io', 'cpu', 'gpu'], settings });
   const running = workers.map((w) => w.run());
   const results: Record<string, unknown>[] = [];
   try {
@@ -123,7 +131,10 @@ async function main(): Promise<void> {
         maxHistoryEvents: maxEvents,
         overheadFraction: (wall - covered) / wall,
         stageSeconds: Object.fromEntries(
-          Object.entries(result.stages).map(([k, v]) => [k, v.startedAt && v.finishedAt ? (v.finishedAt - v.startedAt) / 1000 : null])
+          Object.entries(result.stages).map(([k, v]) => [
+            k,
+            v.startedAt && v.finishedAt ? (v.finishedAt - v.startedAt) / 1000 : null,
+          ]),
         ),
         pretrainComputeSeconds: result.pretrain.computeSeconds,
       };
@@ -131,7 +142,7 @@ async function main(): Promise<void> {
       process.stdout.write(
         `run ${runName}: wall ${(wall / 1000).toFixed(1)} s, activities cover ${(covered / 1000).toFixed(1)} s ` +
           `(${intervals.length} activities in ${workflowsSeen} workflow runs, sum ${(activitySum / 1000).toFixed(1)} s), ` +
-          `orchestration overhead ${(100 * row.overheadFraction).toFixed(2)} %\n`
+          `orchestration overhead ${(100 * row.overheadFraction).toFixed(2)} %\n`,
       );
     }
   } finally {
@@ -144,7 +155,8 @@ async function main(): Promise<void> {
   const out = {
     bench: 'orchestration-overhead',
     command: `node dist/bench/orchestration-overhead.js ${argv.join(' ')}`.trim(),
-    definition: 'overhead = (pipeline wall time - time during which at least one activity was running) / pipeline wall time',
+    definition:
+      'overhead = (pipeline wall time - time during which at least one activity was running) / pipeline wall time',
     goal: '<= 5 %',
     machine: { cpus: os.cpus().length, loadavg: os.loadavg(), node: process.version },
     date: new Date().toISOString(),

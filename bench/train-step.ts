@@ -105,7 +105,7 @@ function runChild(name: string, warmup: number, steps: number): void {
       imagesPerSecond: Math.round((w.batch / med) * 1000 * 10) / 10,
       finalLoss: loss,
       ...procStatus(),
-    })}\n`
+    })}\n`,
   );
 }
 
@@ -145,10 +145,16 @@ function runSinkhornChild(warmup: number, steps: number, B: number, K: number): 
   // trainer keeps the codes as a tensor too. Checking them (outside the timing) reads them back.
   const tfjsPath = time(() => sinkhornTf(st, 0.05, 3));
   const mlPath = time(() => sinkhornKnopp(scores, B, K, { epsilon: 0.05, iterations: 3 }));
-  process.stdout.write(`${JSON.stringify({ workload: `sinkhorn-B${B}-K${K}-it3`, backend: info, tfjs: tfjsPath, ml: mlPath, warmup, steps, ...procStatus() })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ workload: `sinkhorn-B${B}-K${K}-it3`, backend: info, tfjs: tfjsPath, ml: mlPath, warmup, steps, ...procStatus() })}\n`,
+  );
 }
 
-const ALLOCATOR = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '17179869184', MALLOC_TOP_PAD_: '536870912' };
+const ALLOCATOR = {
+  MALLOC_MMAP_THRESHOLD_: '33554432',
+  MALLOC_TRIM_THRESHOLD_: '17179869184',
+  MALLOC_TOP_PAD_: '536870912',
+};
 
 interface Timed {
   stepMs: { median: number; min: number; max: number };
@@ -156,7 +162,9 @@ interface Timed {
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+  return s.length % 2
+    ? (s[s.length >> 1] as number)
+    : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 }
 
 function main(): void {
@@ -166,7 +174,8 @@ function main(): void {
   if (child === 'sinkhorn') return runSinkhornChild(warmup, steps, Number(arg('B', '4096')), Number(arg('K', '3000')));
   if (child) return runChild(child, warmup, steps);
   const names = arg('workloads', Object.keys(WORKLOADS).join(',')).split(',').filter(Boolean);
-  for (const n of names) if (!WORKLOADS[n]) throw new Error(`unknown workload ${n}; known: ${Object.keys(WORKLOADS).join(', ')}`);
+  for (const n of names)
+    if (!WORKLOADS[n]) throw new Error(`unknown workload ${n}; known: ${Object.keys(WORKLOADS).join(', ')}`);
   const threads = arg('threads', '1,2').split(',').map(Number);
   const rounds = Number(arg('rounds', '3'));
   const sinkhornRounds = Number(arg('sinkhorn-rounds', '3'));
@@ -174,7 +183,9 @@ function main(): void {
   const python = arg('python', 'bench/.venv/bin/python');
   const refScript = 'bench/train_step_reference.py';
   if (withReference && !existsSync(python)) {
-    throw new Error(`no PyTorch reference at ${python}: run \`bash bench/setup-reference.sh\` first, or pass --no-reference`);
+    throw new Error(
+      `no PyTorch reference at ${python}: run \`bash bench/setup-reference.sh\` first, or pass --no-reference`,
+    );
   }
   const env: NodeJS.ProcessEnv = { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' };
   for (const [k, v] of Object.entries(ALLOCATOR)) env[k] ??= v;
@@ -185,13 +196,23 @@ function main(): void {
   const load: number[] = [];
   const exec = (file: string, args: string[], extraEnv: NodeJS.ProcessEnv): Record<string, unknown> => {
     load.push(Math.round((os.loadavg()[0] as number) * 100) / 100);
-    const out = execFileSync(file, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+    const out = execFileSync(file, args, {
+      env: { ...env, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 24,
+    });
     return JSON.parse(out.toString().trim().split('\n').pop() as string) as Record<string, unknown>;
   };
   const tfjsRun = (workload: string, t: number) =>
-    exec(process.execPath, [__filename, '--child', workload, '--warmup', `${warmup}`, '--steps', `${steps}`], { TF_NUM_INTRAOP_THREADS: `${t}` });
+    exec(process.execPath, [__filename, '--child', workload, '--warmup', `${warmup}`, '--steps', `${steps}`], {
+      TF_NUM_INTRAOP_THREADS: `${t}`,
+    });
   const torchRun = (workload: string, t: number) =>
-    exec(python, [refScript, '--workload', workload, '--threads', `${t}`, '--warmup', `${warmup}`, '--steps', `${steps}`], {});
+    exec(
+      python,
+      [refScript, '--workload', workload, '--threads', `${t}`, '--warmup', `${warmup}`, '--steps', `${steps}`],
+      {},
+    );
 
   const results: Record<string, unknown>[] = [];
   for (let r = 0; r < rounds; r++) {
@@ -202,7 +223,9 @@ function main(): void {
           const res = impl === 'tfjs' ? { implementation: 'tfjs', ...tfjsRun(name, t) } : torchRun(name, t);
           results.push({ ...res, round: r + 1, threads: t });
           const s = (res as unknown as Timed).stepMs;
-          console.log(`${name} ${t}T ${impl.padEnd(7)} round ${r + 1}: ${s.median} ms/step (${s.min}..${s.max}), ${String(res.imagesPerSecond)} img/s, peak ${String(res.peakRssMiB)} MiB`);
+          console.log(
+            `${name} ${t}T ${impl.padEnd(7)} round ${r + 1}: ${s.median} ms/step (${s.min}..${s.max}), ${String(res.imagesPerSecond)} img/s, peak ${String(res.peakRssMiB)} MiB`,
+          );
         }
       }
     }
@@ -215,7 +238,12 @@ function main(): void {
       for (const impl of order) {
         const res =
           impl === 'tfjs'
-            ? { implementation: 'tfjs+ml', ...exec(process.execPath, [__filename, '--child', 'sinkhorn', '--warmup', '2', '--steps', '10'], { TF_NUM_INTRAOP_THREADS: `${t}` }) }
+            ? {
+                implementation: 'tfjs+ml',
+                ...exec(process.execPath, [__filename, '--child', 'sinkhorn', '--warmup', '2', '--steps', '10'], {
+                  TF_NUM_INTRAOP_THREADS: `${t}`,
+                }),
+              }
             : exec(python, [refScript, '--sinkhorn', '--threads', `${t}`, '--warmup', '2', '--steps', '10'], {});
         sinkhorn.push({ ...res, round: r + 1, threads: t });
         const line =
@@ -266,7 +294,11 @@ function main(): void {
     const row: Record<string, unknown> = { workload: 'sinkhorn-B4096-K3000-it3', threads: t, tfjsMs, mlMs };
     if (pt.length) {
       const ptMs = med(pt, (x) => (x as unknown as Timed).stepMs.median);
-      Object.assign(row, { pytorchMs: ptMs, ratioTfjsOverPytorch: Math.round((tfjsMs / ptMs) * 1000) / 1000, ratioMlOverPytorch: Math.round((mlMs / ptMs) * 1000) / 1000 });
+      Object.assign(row, {
+        pytorchMs: ptMs,
+        ratioTfjsOverPytorch: Math.round((tfjsMs / ptMs) * 1000) / 1000,
+        ratioMlOverPytorch: Math.round((mlMs / ptMs) * 1000) / 1000,
+      });
     }
     summary.push(row);
   }
@@ -276,8 +308,15 @@ function main(): void {
   const out = {
     date,
     command: process.argv.join(' '),
-    host: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}` },
-    env: Object.fromEntries([...Object.keys(ALLOCATOR), 'OMP_WAIT_POLICY', 'SEERFLOW_BACKEND'].map((k) => [k, env[k] ?? null])),
+    host: {
+      cpus: os.cpus().length,
+      model: os.cpus()[0]?.model,
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+    },
+    env: Object.fromEntries(
+      [...Object.keys(ALLOCATOR), 'OMP_WAIT_POLICY', 'SEERFLOW_BACKEND'].map((k) => [k, env[k] ?? null]),
+    ),
     loadavg1m: load,
     note: 'shared 2-core host: absolute times drift between runs; compare the ratios measured within this run',
     summary,

@@ -12,7 +12,14 @@ export interface Workload {
   batch: number;
 }
 
-export function workload(name: string, trunk: 'tiny' | '200mf', big: number, small: number, batch: number, K: number): Workload {
+export function workload(
+  name: string,
+  trunk: 'tiny' | '200mf',
+  big: number,
+  small: number,
+  batch: number,
+  K: number,
+): Workload {
   const regnet =
     trunk === 'tiny'
       ? { depth: 4, w0: 16, wa: 8, wm: 2.0, groupWidth: 8 }
@@ -61,4 +68,3 @@ export function syntheticBatch(w: Workload, seed: number): SwavBatch {
   });
   return { crops, batch: w.batch };
 }
-

@@ -31,21 +31,27 @@ export function configFromOptions(opts: ConfigCliOptions): Readonly<SeerConfig> 
   try {
     const set = [...(opts.set ?? [])];
     if (opts.name) set.push(`run.name=${opts.name}`);
-    return loadConfig({ ...(opts.preset ? { preset: opts.preset } : {}), ...(opts.config ? { file: opts.config } : {}), set });
+    return loadConfig({
+      ...(opts.preset ? { preset: opts.preset } : {}),
+      ...(opts.config ? { file: opts.config } : {}),
+      set,
+    });
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(err.message, EXIT.usage);
     throw err;
   }
 }
 
-export async function connectClient(settings: ServiceSettings = loadServiceSettings()): Promise<{ client: Client; connection: Connection }> {
+export async function connectClient(
+  settings: ServiceSettings = loadServiceSettings(),
+): Promise<{ client: Client; connection: Connection }> {
   let connection: Connection;
   try {
     connection = await Connection.connect({ address: settings.temporal.address, connectTimeout: '5s' });
   } catch (err) {
     throw new CliError(
       `cannot reach Temporal at ${settings.temporal.address} (${(err as Error).message}); start the local stack with \`seerflow stack up\``,
-      EXIT.stackDown
+      EXIT.stackDown,
     );
   }
   return { client: new Client({ connection, namespace: settings.temporal.namespace }), connection };
@@ -75,7 +81,10 @@ export function spawnLocalWorkers(logFile: string): ChildProcess {
   const { openSync, mkdirSync } = require('node:fs') as typeof import('node:fs');
   mkdirSync(path.dirname(logFile), { recursive: true });
   const fd = openSync(logFile, 'a');
-  return spawn(process.execPath, [script], { stdio: ['ignore', fd, fd], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
+  return spawn(process.execPath, [script], {
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+  });
 }
 
 export function printJson(value: unknown): void {
@@ -86,7 +95,11 @@ export function printJson(value: unknown): void {
  * Starts all workers in a child process when `wanted` and no worker polls the orchestrator queue (so `seerflow
  * run` works without a separate `seerflow worker`); returns the child to stop with {@link stopLocalWorkers}.
  */
-export async function startLocalWorkersIfNone(client: Client, settings: ServiceSettings, wanted: boolean): Promise<ChildProcess | undefined> {
+export async function startLocalWorkersIfNone(
+  client: Client,
+  settings: ServiceSettings,
+  wanted: boolean,
+): Promise<ChildProcess | undefined> {
   if (!wanted || (await orchestratorHasPollers(client, settings.temporal.namespace))) return undefined;
   const log = path.join(settings.stateDir, 'logs', 'workers.log');
   process.stderr.write(`no workers polling; starting local workers (log: ${log})\n`);
@@ -113,7 +126,9 @@ export async function settleWorkflow<T>(result: Promise<T>, what: string, url: s
     if (!(err instanceof WorkflowFailedError)) throw err;
     let root = err.cause as (Error & { type?: string; cause?: unknown }) | undefined;
     while (root?.cause instanceof Error) root = root.cause as Error & { type?: string; cause?: unknown };
-    process.stderr.write(`${what} failed: ${root?.message ?? err.message}${root?.type ? ` [${root.type}]` : ''}\nsee ${url}\n`);
+    process.stderr.write(
+      `${what} failed: ${root?.message ?? err.message}${root?.type ? ` [${root.type}]` : ''}\nsee ${url}\n`,
+    );
     process.exitCode = EXIT.failure;
     return undefined;
   }

@@ -21,7 +21,10 @@ export function formatEvaluation(r: EvaluationResult): string {
     `  ${'protocol'.padEnd(11)} ${'labels'.padStart(6)}  ${inits.map((i) => i.padEnd(14)).join(' ')}`,
     ...rows,
     ...(r.detectionSummary
-      ? [`detection: COCO box AP in points, mean ± std over seeds (${r.detection.length} runs)`, formatDetectionSummary(r.detectionSummary)]
+      ? [
+          `detection: COCO box AP in points, mean ± std over seeds (${r.detection.length} runs)`,
+          formatDetectionSummary(r.detectionSummary),
+        ]
       : []),
     `  checkpoint  ${r.checkpointKey}`,
     `  result      ${r.resultKey}`,
@@ -31,8 +34,12 @@ export function formatEvaluation(r: EvaluationResult): string {
 /** AP / AP50 / AP75 per initialisation, in points, mean ± std over seeds. */
 export function formatDetectionSummary(summary: NonNullable<EvaluationResult['detectionSummary']>): string {
   const f = (x: SeedStat) => `${(100 * x.mean).toFixed(1)} ± ${(100 * x.std).toFixed(1)}`.padStart(13);
-  const lines = [`  init        ${COCO_STAT_NAMES.slice(0, 3).map((n) => n.padStart(13)).join('')}`];
-  for (const [init, s] of Object.entries(summary)) lines.push(`  ${init.padEnd(11)} ${f(s.AP)}${f(s.AP50)}${f(s.AP75)}`);
+  const lines = [
+    `  init        ${COCO_STAT_NAMES.slice(0, 3)
+      .map((n) => n.padStart(13))
+      .join('')}`,
+  ];
+  for (const [init, s] of Object.entries(summary))
+    lines.push(`  ${init.padEnd(11)} ${f(s.AP)}${f(s.AP50)}${f(s.AP75)}`);
   return lines.join('\n');
 }
-

@@ -4,7 +4,7 @@ export const EXIT = { ok: 0, failure: 1, usage: 2, stackDown: 3 } as const;
 export class CliError extends Error {
   constructor(
     message: string,
-    readonly exitCode: number = EXIT.failure
+    readonly exitCode: number = EXIT.failure,
   ) {
     super(message);
   }

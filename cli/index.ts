@@ -8,7 +8,23 @@ import path from 'node:path';
 import { PROJECT_ROOT } from '../infra/settings';
 import { EXIT } from './exit-codes';
 
-const COMMAND_MODULES = ['stack', 'seed', 'ingest', 'run', 'status', 'pause', 'resume', 'cancel', 'schedule', 'config', 'plan', 'worker', 'report', 'eval', 'detection'];
+const COMMAND_MODULES = [
+  'stack',
+  'seed',
+  'ingest',
+  'run',
+  'status',
+  'pause',
+  'resume',
+  'cancel',
+  'schedule',
+  'config',
+  'plan',
+  'worker',
+  'report',
+  'eval',
+  'detection',
+];
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('seerflow')
@@ -21,7 +37,8 @@ export async function main(argv: string[]): Promise<number> {
     try {
       mod = require(`./commands/${name}`) as typeof mod;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String(err).includes(`commands/${name}`)) continue;
+      if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String(err).includes(`commands/${name}`))
+        continue;
       throw err;
     }
     mod.register?.(program);
@@ -45,6 +62,6 @@ if (require.main === module) {
       process.stderr.write(`seerflow: ${e.message ?? String(err)}\n`);
       if (process.env.SEERFLOW_DEBUG) process.stderr.write(`${e.stack}\n`);
       process.exit(e.exitCode ?? EXIT.failure);
-    }
+    },
   );
 }

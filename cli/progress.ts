@@ -50,7 +50,10 @@ export interface Snapshot {
   evaluate?: EvaluateProgress;
 }
 
-export async function snapshot(client: Client, workflowId: string): Promise<Snapshot & { status: string; type: string }> {
+export async function snapshot(
+  client: Client,
+  workflowId: string,
+): Promise<Snapshot & { status: string; type: string }> {
   const handle = client.workflow.getHandle(workflowId);
   const desc = await handle.describe();
   const out: Snapshot & { status: string; type: string } = { status: desc.status.name, type: desc.type };
@@ -59,11 +62,17 @@ export async function snapshot(client: Client, workflowId: string): Promise<Snap
     const ingestId = out.pipeline?.stages.ingest.workflowId;
     if (ingestId) out.ingest = await tryQuery<IngestProgress>(client.workflow.getHandle(ingestId), 'ingestProgress');
     const preprocessId = out.pipeline?.stages.preprocess.workflowId;
-    if (preprocessId) out.preprocess = await tryQuery<PreprocessProgress>(client.workflow.getHandle(preprocessId), 'preprocessProgress');
+    if (preprocessId)
+      out.preprocess = await tryQuery<PreprocessProgress>(
+        client.workflow.getHandle(preprocessId),
+        'preprocessProgress',
+      );
     const pretrainId = out.pipeline?.stages.pretrain.workflowId;
-    if (pretrainId) out.pretrain = await tryQuery<PretrainProgress>(client.workflow.getHandle(pretrainId), 'pretrainProgress');
+    if (pretrainId)
+      out.pretrain = await tryQuery<PretrainProgress>(client.workflow.getHandle(pretrainId), 'pretrainProgress');
     const evaluateId = out.pipeline?.stages.evaluate.workflowId;
-    if (evaluateId) out.evaluate = await tryQuery<EvaluateProgress>(client.workflow.getHandle(evaluateId), 'evaluateProgress');
+    if (evaluateId)
+      out.evaluate = await tryQuery<EvaluateProgress>(client.workflow.getHandle(evaluateId), 'evaluateProgress');
   } else if (desc.type === 'evaluateWorkflow') {
     out.evaluate = await tryQuery<EvaluateProgress>(handle, 'evaluateProgress');
   } else if (desc.type === 'pretrainWorkflow') {
@@ -82,11 +91,13 @@ export function describeSnapshot(s: Snapshot & { status: string }): string {
   if (s.ingest) {
     const t = s.ingest.totals;
     parts.push(
-      `ingest ${s.ingest.partitionsDone}/${s.ingest.partitions} partitions, listed ${t.listed}, accepted ${t.accepted}, quarantined ${t.quarantined}, unchanged ${t.unchanged}`
+      `ingest ${s.ingest.partitionsDone}/${s.ingest.partitions} partitions, listed ${t.listed}, accepted ${t.accepted}, quarantined ${t.quarantined}, unchanged ${t.unchanged}`,
     );
   }
   if (s.preprocess) {
-    parts.push(`preprocess ${s.preprocess.shardsDone}/${s.preprocess.shards} shards, ${s.preprocess.images} images, ${s.preprocess.quarantined} quarantined`);
+    parts.push(
+      `preprocess ${s.preprocess.shardsDone}/${s.preprocess.shards} shards, ${s.preprocess.images} images, ${s.preprocess.quarantined} quarantined`,
+    );
   }
   if (s.pretrain) parts.push(`pretrain ${pretrainDetail(s.pretrain)}`);
   if (s.evaluate) parts.push(`evaluate ${s.evaluate.done}/${s.evaluate.total} runs, ${evaluateDetail(s.evaluate)}`);
@@ -105,9 +116,15 @@ export function barStates(s: Snapshot, final: boolean): [BarName, number, number
   }
   if (s.preprocess) {
     const p = s.preprocess;
-    out.push(['preprocess', p.shards, final ? p.shards : p.shardsDone, `shards | ${p.images} images, ${p.quarantined} quarantined, ${p.cachedShards} cached`]);
+    out.push([
+      'preprocess',
+      p.shards,
+      final ? p.shards : p.shardsDone,
+      `shards | ${p.images} images, ${p.quarantined} quarantined, ${p.cachedShards} cached`,
+    ]);
   }
-  if (s.pretrain) out.push(['pretrain', s.pretrain.totalSteps, s.pretrain.step, `steps | ${pretrainDetail(s.pretrain)}`]);
+  if (s.pretrain)
+    out.push(['pretrain', s.pretrain.totalSteps, s.pretrain.step, `steps | ${pretrainDetail(s.pretrain)}`]);
   if (s.evaluate) out.push(['evaluate', s.evaluate.total, s.evaluate.done, `runs | ${evaluateDetail(s.evaluate)}`]);
   if (s.pipeline) {
     const done = Object.values(s.pipeline.stages).filter((x) => x.status === 'done').length;
@@ -125,8 +142,13 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
   const tty = Boolean(process.stderr.isTTY);
   const bars = tty
     ? new cliProgress.MultiBar(
-        { format: ' {stage} |{bar}| {value}/{total} {detail}', hideCursor: true, clearOnComplete: false, stream: process.stderr },
-        cliProgress.Presets.shades_classic
+        {
+          format: ' {stage} |{bar}| {value}/{total} {detail}',
+          hideCursor: true,
+          clearOnComplete: false,
+          stream: process.stderr,
+        },
+        cliProgress.Presets.shades_classic,
       )
     : undefined;
   const created = new Map<BarName, cliProgress.SingleBar>();
@@ -153,7 +175,7 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
   let closed = false;
   resultPromise.then(
     () => (closed = true),
-    () => (closed = true)
+    () => (closed = true),
   );
   try {
     while (!closed) {

@@ -11,5 +11,8 @@ export async function pretrainWorkflowId(client: Client, workflowId: string): Pr
   }
   if (desc.type === 'pretrainWorkflow') return workflowId;
   if (desc.type === 'seerPipelineWorkflow') return `${workflowId}/pretrain`;
-  throw new CliError(`${workflowId} is a ${desc.type}; pause and resume apply to a pipeline or a pretrain workflow`, EXIT.usage);
+  throw new CliError(
+    `${workflowId} is a ${desc.type}; pause and resume apply to a pipeline or a pretrain workflow`,
+    EXIT.usage,
+  );
 }

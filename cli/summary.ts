@@ -10,7 +10,13 @@ export function formatIngest(r: IngestResult): string {
     `ingest ${r.runName}: ${r.partitions} partitions (${r.cachedPartitions} reused), ${r.coordinatorRuns} coordinator run(s)`,
     `  listed      ${r.listed}`,
     `  accepted    ${r.accepted}  (${(r.bytes / 1e6).toFixed(1)} MB in ${r.manifestShards} manifest shards)`,
-    `  quarantined ${r.quarantined}${Object.keys(r.quarantineByReason).length ? `  ${Object.entries(r.quarantineByReason).map(([k, v]) => `${k}=${v}`).join(', ')}` : ''}`,
+    `  quarantined ${r.quarantined}${
+      Object.keys(r.quarantineByReason).length
+        ? `  ${Object.entries(r.quarantineByReason)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')}`
+        : ''
+    }`,
     `  unchanged   ${r.unchanged}`,
     `  reconciled  ${r.reconciled ? 'yes' : 'NO'}: listed = accepted + quarantined + unchanged`,
     `  summary     ${r.summaryKey}`,
@@ -30,7 +36,7 @@ export function formatPreprocess(r: PreprocessResult): string {
 
 export function formatPretrain(r: PretrainResult): string {
   return [
-    `pretrain ${r.runName}: ${r.steps} steps over ${r.epochs} epoch(s) on ${r.backend}, ${r.cached ? "already trained (reused)" : `${r.computeSeconds.toFixed(1)}s of compute`}`,
+    `pretrain ${r.runName}: ${r.steps} steps over ${r.epochs} epoch(s) on ${r.backend}, ${r.cached ? 'already trained (reused)' : `${r.computeSeconds.toFixed(1)}s of compute`}`,
     `  final loss  ${r.finalLoss.toFixed(4)}`,
     `  checkpoint  ${r.checkpoint.key}`,
   ].join('\n');

@@ -46,8 +46,19 @@ export const IngestSchema = z
       .describe('partitions a coordinator run handles before it continues as new'),
     manifestShardSize: z.number().int().min(10).max(1_000_000).default(10_000).describe('lines per manifest shard'),
     validateConcurrency: z.number().int().min(1).max(256).default(16).describe('objects validated at once'),
-    headerBytes: z.number().int().min(1024).max(1 << 20).default(65_536).describe('bytes read to validate a header'),
-    maxObjectBytes: z.number().int().min(1).default(50 * 1024 * 1024).describe('larger objects are quarantined'),
+    headerBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1 << 20)
+      .default(65_536)
+      .describe('bytes read to validate a header'),
+    maxObjectBytes: z
+      .number()
+      .int()
+      .min(1)
+      .default(50 * 1024 * 1024)
+      .describe('larger objects are quarantined'),
     maxPixels: z.number().int().min(1).default(40_000_000).describe('images declaring more pixels are quarantined'),
     minSide: z.number().int().min(1).default(16).describe('images smaller than this on either side are quarantined'),
     formats: z
@@ -72,9 +83,20 @@ export const PreprocessSchema = z
   .object({
     shortSide: z.number().int().min(16).max(1024).default(256).describe('canonical shorter side in pixels'),
     jpegQuality: z.number().int().min(50).max(100).default(90).describe('JPEG quality of canonical images'),
-    shardTargetBytes: z.number().int().min(1 << 12).default(64 << 20).describe('target tar part size'),
+    shardTargetBytes: z
+      .number()
+      .int()
+      .min(1 << 12)
+      .default(64 << 20)
+      .describe('target tar part size'),
     maxParallelShards: z.number().int().min(1).max(500).default(4).describe('canonical shards processed at once'),
-    shardsPerRun: z.number().int().min(1).max(1000).default(200).describe('shards a coordinator run handles before it continues as new'),
+    shardsPerRun: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(200)
+      .describe('shards a coordinator run handles before it continues as new'),
   })
   .prefault({});
 
@@ -142,7 +164,13 @@ export const TrainSchema = z
     checkpointEverySteps: z.number().int().min(1).default(100),
     keepCheckpoints: z.number().int().min(1).default(3),
     segmentSteps: z.number().int().min(1).default(1000).describe('steps per training activity before it returns'),
-    heartbeatTimeoutSeconds: z.number().int().min(5).max(3600).default(120).describe('how fast a dead training worker is detected'),
+    heartbeatTimeoutSeconds: z
+      .number()
+      .int()
+      .min(5)
+      .max(3600)
+      .default(120)
+      .describe('how fast a dead training worker is detected'),
   })
   .prefault({});
 
@@ -154,12 +182,26 @@ export const EvalSchema = z
     epochs: z.number().int().min(1).default(20),
     detection: z
       .object({
-        enabled: z.boolean().default(true).describe('run the detection benchmark (pretrained vs scratch trunk, every seed) after classification'),
-        images: z.number().int().min(1).max(100_000).default(1000).describe('training images of the copy-paste detection dataset'),
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('run the detection benchmark (pretrained vs scratch trunk, every seed) after classification'),
+        images: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .default(1000)
+          .describe('training images of the copy-paste detection dataset'),
         testImages: z.number().int().min(1).max(100_000).optional().describe('test images (default: images / 4)'),
         size: z.number().int().min(16).max(1024).default(64).describe('detection image side in pixels'),
         epochs: z.number().int().min(1).default(20).describe('detector training epochs'),
-        photos: z.number().int().min(1).optional().describe('use only the first N allow-listed photos as backgrounds (tests)'),
+        photos: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .describe('use only the first N allow-listed photos as backgrounds (tests)'),
       })
       .prefault({}),
   })

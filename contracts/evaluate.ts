@@ -141,6 +141,7 @@ export interface ReportInput {
 export const evaluateKeys = {
   root: (runName: string) => `runs/${runName}/evaluate/`,
   result: (runName: string) => `runs/${runName}/evaluate/evaluation.json`,
-  subset: (fraction: number, seed: number) => `labels/fashion-mnist/subsets/train-${Math.round(fraction * 1000) / 10}pct-seed${seed}.json`,
+  subset: (fraction: number, seed: number) =>
+    `labels/fashion-mnist/subsets/train-${Math.round(fraction * 1000) / 10}pct-seed${seed}.json`,
   report: (runName: string) => `runs/${runName}/report/`,
 };

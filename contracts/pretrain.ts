@@ -52,7 +52,12 @@ export interface SegmentResult {
 export interface PretrainInput {
   job: Omit<PretrainJob, 'targetSteps' | 'resumeFrom'>;
   /** Carried across continue-as-new. */
-  resume?: { pointer?: CheckpointPointer; segments: number; computeSeconds: number; history: { step: number; loss: number; lr: number }[] };
+  resume?: {
+    pointer?: CheckpointPointer;
+    segments: number;
+    computeSeconds: number;
+    history: { step: number; loss: number; lr: number }[];
+  };
 }
 
 export interface PretrainProgress {
@@ -90,7 +95,8 @@ export const pretrainKeys = {
   latest: (runName: string) => `runs/${runName}/pretrain/checkpoints/latest.json`,
   checkpoint: (runName: string, step: number, attempt: number) =>
     `runs/${runName}/pretrain/checkpoints/step-${String(step).padStart(8, '0')}-a${attempt}.state`,
-  cursorLog: (runName: string, step: number) => `runs/${runName}/pretrain/cursor-log/step-${String(step).padStart(8, '0')}.json`,
+  cursorLog: (runName: string, step: number) =>
+    `runs/${runName}/pretrain/cursor-log/step-${String(step).padStart(8, '0')}.json`,
 };
 
 /** Steps per epoch with drop_last, as SwAV's DataLoader. */

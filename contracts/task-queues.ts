@@ -17,7 +17,9 @@ export function taskQueues(base: string = DEFAULT_TASK_QUEUE_BASE): TaskQueues {
 /** The queues of the deployment whose orchestrator queue is `orchestratorQueue` (a workflow's own queue). */
 export function siblingQueues(orchestratorQueue: string): TaskQueues {
   return taskQueues(
-    orchestratorQueue.endsWith(ORCHESTRATOR_SUFFIX) ? orchestratorQueue.slice(0, -ORCHESTRATOR_SUFFIX.length) : DEFAULT_TASK_QUEUE_BASE
+    orchestratorQueue.endsWith(ORCHESTRATOR_SUFFIX)
+      ? orchestratorQueue.slice(0, -ORCHESTRATOR_SUFFIX.length)
+      : DEFAULT_TASK_QUEUE_BASE,
   );
 }
 

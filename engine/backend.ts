@@ -185,7 +185,7 @@ export function initBackend(opts: InitBackendOptions = {}): BackendInfo {
       reasons.push(
         packageDir('@tensorflow/tfjs-backend-wasm')
           ? 'wasm: @tensorflow/tfjs-backend-wasm is installed but this engine does not support it yet'
-          : 'wasm: @tensorflow/tfjs-backend-wasm is not installed'
+          : 'wasm: @tensorflow/tfjs-backend-wasm is not installed',
       );
     }
   }

@@ -58,7 +58,7 @@ export interface ClassifierStepResult {
 export class NonFiniteClassifierLossError extends Error {
   constructor(
     readonly step: number,
-    readonly loss: number
+    readonly loss: number,
   ) {
     super(`non-finite classifier loss ${loss} at step ${step}`);
     this.name = 'NonFiniteClassifierLossError';
@@ -100,15 +100,22 @@ export class RegNetClassifier {
   stepCount = 0;
 
   constructor(cfg: ClassifierConfig, info: BackendInfo) {
-    if (!Number.isInteger(cfg.numClasses) || cfg.numClasses < 2) throw new RangeError(`numClasses must be >= 2, got ${cfg.numClasses}`);
+    if (!Number.isInteger(cfg.numClasses) || cfg.numClasses < 2)
+      throw new RangeError(`numClasses must be >= 2, got ${cfg.numClasses}`);
     this.cfg = cfg;
     this.info = info;
     this.mode = cfg.mode;
     this.numClasses = cfg.numClasses;
     this.spec = regnetSpec(cfg.regnet);
     // Same names as inside a SwAV state (`trunk.*`), so pretrained tensors map one to one.
-    this.trunk = new RegNetTrunk(this.spec, this.store, { prefix: 'trunk', ...(cfg.fallbackOps ? { fallback: true } : {}) });
-    this.fcW = this.store.add(`${HEAD_PREFIX}weight`, 'linear', [this.spec.outWidth, cfg.numClasses], { kind: 'normal', std: 0.01 });
+    this.trunk = new RegNetTrunk(this.spec, this.store, {
+      prefix: 'trunk',
+      ...(cfg.fallbackOps ? { fallback: true } : {}),
+    });
+    this.fcW = this.store.add(`${HEAD_PREFIX}weight`, 'linear', [this.spec.outWidth, cfg.numClasses], {
+      kind: 'normal',
+      std: 0.01,
+    });
     this.fcB = this.store.add(`${HEAD_PREFIX}bias`, 'bias', [cfg.numClasses]);
     this.bnMean = this.store.add(`${HEAD_PREFIX}bn.running_mean`, 'bn-mean', [this.spec.outWidth]);
     this.bnVar = this.store.add(`${HEAD_PREFIX}bn.running_var`, 'bn-var', [this.spec.outWidth]);
@@ -169,7 +176,12 @@ export class RegNetClassifier {
   /** BatchNorm (no affine; batch statistics when training) then the linear layer. */
   private logits(feats: tf.Tensor2D, training: boolean, stats?: RunningStatsCollector): tf.Tensor2D {
     const z = training
-      ? batchNormTrain(feats, this.bnOnes, this.bnZeros, { runningMean: this.bnMean, runningVar: this.bnVar, fallback: this.cfg.fallbackOps ?? false, ...(stats ? { collector: stats } : {}) })
+      ? batchNormTrain(feats, this.bnOnes, this.bnZeros, {
+          runningMean: this.bnMean,
+          runningVar: this.bnVar,
+          fallback: this.cfg.fallbackOps ?? false,
+          ...(stats ? { collector: stats } : {}),
+        })
       : batchNormInfer(feats, this.bnOnes, this.bnZeros, this.bnMean as tf.Tensor1D, this.bnVar as tf.Tensor1D);
     return tf.add(matMul(z, this.fcW as tf.Tensor2D), this.fcB) as tf.Tensor2D;
   }
@@ -179,12 +191,15 @@ export class RegNetClassifier {
    * @throws NonFiniteClassifierLossError on a NaN/inf loss (weights, BN statistics and momentum unchanged).
    */
   step(images: Float32Array, labels: Int32Array, n: number, size: number, lr: GroupLr): ClassifierStepResult {
-    if (images.length !== n * size * size * 3) throw new RangeError(`expected ${n * size * size * 3} pixel values, got ${images.length}`);
+    if (images.length !== n * size * size * 3)
+      throw new RangeError(`expected ${n * size * size * 3} pixel values, got ${images.length}`);
     if (labels.length !== n) throw new RangeError(`expected ${n} labels, got ${labels.length}`);
-    for (const l of labels) if (l < 0 || l >= this.numClasses) throw new RangeError(`label ${l} outside [0, ${this.numClasses})`);
+    for (const l of labels)
+      if (l < 0 || l >= this.numClasses) throw new RangeError(`label ${l} outside [0, ${this.numClasses})`);
     const x = tf.tensor4d(images, [n, size, size, 3]);
     const target = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), this.numClasses).toFloat() as tf.Tensor2D);
-    const ce = (logits: tf.Tensor2D): tf.Scalar => tf.neg(tf.mean(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+    const ce = (logits: tf.Tensor2D): tf.Scalar =>
+      tf.neg(tf.mean(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1))) as tf.Scalar;
     const stats = new RunningStatsCollector(0.1);
     let value: tf.Scalar;
     let grads: tf.NamedTensorMap;
@@ -195,7 +210,10 @@ export class RegNetClassifier {
       feats.dispose();
     } else {
       const vars = this.store.trainable().map((e) => e.variable);
-      ({ value, grads } = tf.variableGrads(() => ce(this.logits(this.trunk.forward(x, true, stats), true, stats)), vars));
+      ({ value, grads } = tf.variableGrads(
+        () => ce(this.logits(this.trunk.forward(x, true, stats), true, stats)),
+        vars,
+      ));
     }
     x.dispose();
     target.dispose();
@@ -266,13 +284,24 @@ export class RegNetClassifier {
   }
 
   private stateItems(): { name: string; shape: readonly number[]; read: () => Float32Array }[] {
-    const items = this.store.entries().map((e) => ({ name: e.name, shape: e.shape, read: () => e.variable.dataSync() as Float32Array }));
-    for (const [group, opt] of [['trunk', this.trunkOpt], ['head', this.headOpt]] as const) {
+    const items = this.store
+      .entries()
+      .map((e) => ({ name: e.name, shape: e.shape, read: () => e.variable.dataSync() as Float32Array }));
+    for (const [group, opt] of [
+      ['trunk', this.trunkOpt],
+      ['head', this.headOpt],
+    ] as const) {
       if (!opt) continue;
       let cached: Float32Array[] | undefined;
-      opt.momentumSlots().forEach((m, i) =>
-        items.push({ name: `optim.${group}.momentum.${m.name}`, shape: m.shape, read: () => ((cached ??= opt.exportMomentum())[i] as Float32Array) })
-      );
+      opt
+        .momentumSlots()
+        .forEach((m, i) =>
+          items.push({
+            name: `optim.${group}.momentum.${m.name}`,
+            shape: m.shape,
+            read: () => (cached ??= opt.exportMomentum())[i] as Float32Array,
+          }),
+        );
     }
     return items;
   }
@@ -286,7 +315,14 @@ export class RegNetClassifier {
       offset += shape.reduce((a, b) => a * b, 1);
       return t;
     });
-    const header: ClsStateHeader = { format: 'seerflow-classifier-state', version: CLS_STATE_VERSION, mode: this.mode, step: this.stepCount, tensors, meta };
+    const header: ClsStateHeader = {
+      format: 'seerflow-classifier-state',
+      version: CLS_STATE_VERSION,
+      mode: this.mode,
+      step: this.stepCount,
+      tensors,
+      meta,
+    };
     const json = Buffer.from(JSON.stringify(header), 'utf8');
     const dataStart = Math.ceil((MAGIC.length + 4 + json.length) / 4) * 4;
     const total = dataStart + offset * 4 + 32;
@@ -296,7 +332,10 @@ export class RegNetClassifier {
     json.copy(buf, MAGIC.length + 4);
     const data = new Float32Array(buf.buffer, buf.byteOffset + dataStart, offset);
     items.forEach((it, i) => data.set(it.read(), (tensors[i] as { offset: number }).offset));
-    createHash('sha256').update(buf.subarray(0, total - 32)).digest().copy(buf, total - 32);
+    createHash('sha256')
+      .update(buf.subarray(0, total - 32))
+      .digest()
+      .copy(buf, total - 32);
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
   }
 
@@ -306,24 +345,34 @@ export class RegNetClassifier {
    */
   loadState(bytes: Uint8Array): { step: number; meta: unknown } {
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (buf.length < MAGIC.length + 4 + 32 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new StateFormatError('not a classifier state (bad magic)');
-    const digest = createHash('sha256').update(buf.subarray(0, buf.length - 32)).digest();
+    if (buf.length < MAGIC.length + 4 + 32 || !buf.subarray(0, MAGIC.length).equals(MAGIC))
+      throw new StateFormatError('not a classifier state (bad magic)');
+    const digest = createHash('sha256')
+      .update(buf.subarray(0, buf.length - 32))
+      .digest();
     if (!digest.equals(buf.subarray(buf.length - 32))) throw new StateFormatError('classifier state checksum mismatch');
     const jsonLen = buf.readUInt32LE(MAGIC.length);
-    const header = JSON.parse(buf.subarray(MAGIC.length + 4, MAGIC.length + 4 + jsonLen).toString('utf8')) as ClsStateHeader;
-    if (header.format !== 'seerflow-classifier-state' || header.version !== CLS_STATE_VERSION) throw new StateFormatError('unsupported classifier state version');
-    if (header.mode !== this.mode) throw new StateFormatError(`state is for mode ${header.mode}, model is ${this.mode}`);
+    const header = JSON.parse(
+      buf.subarray(MAGIC.length + 4, MAGIC.length + 4 + jsonLen).toString('utf8'),
+    ) as ClsStateHeader;
+    if (header.format !== 'seerflow-classifier-state' || header.version !== CLS_STATE_VERSION)
+      throw new StateFormatError('unsupported classifier state version');
+    if (header.mode !== this.mode)
+      throw new StateFormatError(`state is for mode ${header.mode}, model is ${this.mode}`);
     const dataStart = Math.ceil((MAGIC.length + 4 + jsonLen) / 4) * 4;
     const count = (buf.length - 32 - dataStart) / 4;
     const data = new Float32Array(count);
     new Uint8Array(data.buffer).set(buf.subarray(dataStart, dataStart + count * 4));
     const items = this.stateItems();
-    if (header.tensors.length !== items.length) throw new StateFormatError(`state has ${header.tensors.length} tensors, model expects ${items.length}`);
+    if (header.tensors.length !== items.length)
+      throw new StateFormatError(`state has ${header.tensors.length} tensors, model expects ${items.length}`);
     const values = items.map((it, i) => {
       const t = header.tensors[i] as ClsStateHeader['tensors'][number];
       const size = it.shape.reduce((a, b) => a * b, 1);
       if (t.name !== it.name || t.shape.join('x') !== it.shape.join('x') || t.offset + size > data.length) {
-        throw new StateFormatError(`state tensor ${t.name} ${t.shape.join('x')} does not fit ${it.name} ${it.shape.join('x')}`);
+        throw new StateFormatError(
+          `state tensor ${t.name} ${t.shape.join('x')} does not fit ${it.name} ${it.shape.join('x')}`,
+        );
       }
       return data.subarray(t.offset, t.offset + size);
     });

@@ -179,9 +179,15 @@ export interface DecodeOptions {
  * Heatmap probabilities [N, H, W, C] and regression [N, H, W, 4] -> detections per image: 3x3 local maxima of each
  * class map above the threshold, the best `topK`, boxes from offset + log-size, clipped to the image, then NMS.
  */
-export function decodeDetections(heat: Float32Array, reg: Float32Array, g: HeadGeometry, o: DecodeOptions): DetectionBox[][] {
+export function decodeDetections(
+  heat: Float32Array,
+  reg: Float32Array,
+  g: HeadGeometry,
+  o: DecodeOptions,
+): DetectionBox[][] {
   const { n, h: H, w: W, classes: C, stride } = g;
-  if (heat.length !== n * H * W * C || reg.length !== n * H * W * 4) throw new RangeError('decodeDetections: array sizes do not match the geometry');
+  if (heat.length !== n * H * W * C || reg.length !== n * H * W * 4)
+    throw new RangeError('decodeDetections: array sizes do not match the geometry');
   const topK = o.topK ?? 100;
   const thr = o.scoreThreshold ?? 0.01;
   const S = o.imageSize;
@@ -273,7 +279,10 @@ export class Detector {
       latLast: s.add('det.lateral.last.weight', 'conv', [last, F]),
       latLastB: s.add('det.lateral.last.bias', 'bias', [F]),
       ...(prev !== undefined
-        ? { latPrev: s.add('det.lateral.prev.weight', 'conv', [prev, F]), latPrevB: s.add('det.lateral.prev.bias', 'bias', [F]) }
+        ? {
+            latPrev: s.add('det.lateral.prev.weight', 'conv', [prev, F]),
+            latPrevB: s.add('det.lateral.prev.bias', 'bias', [F]),
+          }
         : {}),
       fuse: s.add('det.fuse.weight', 'conv', [3, 3, F, F]),
       fuseB: s.add('det.fuse.bias', 'bias', [F]),
@@ -316,7 +325,8 @@ export class Detector {
     const values = trunkEntries.map((e) => {
       const t = byName.get(e.name);
       if (!t) throw new StateFormatError(`SwAV state lacks ${e.name} (another RegNet config?)`);
-      if (t.shape.join('x') !== e.shape.join('x')) throw new StateFormatError(`${e.name}: state ${t.shape.join('x')} != detector ${e.shape.join('x')}`);
+      if (t.shape.join('x') !== e.shape.join('x'))
+        throw new StateFormatError(`${e.name}: state ${t.shape.join('x')} != detector ${e.shape.join('x')}`);
       const size = e.shape.reduce((a, b) => a * b, 1);
       if (t.offset < 0 || t.offset + size > data.length) throw new StateFormatError(`${e.name}: data out of range`);
       return data.subarray(t.offset, t.offset + size);
@@ -336,8 +346,10 @@ export class Detector {
     const feats = this.stageFeatures(x, training, stats);
     const last = feats[feats.length - 1] as tf.Tensor4D;
     const prev = feats.length > 1 ? (feats[feats.length - 2] as tf.Tensor4D) : undefined;
-    const pw = (f: tf.Tensor4D, w: tf.Variable, b: tf.Variable) => tf.add(pointwiseConv(f, w as tf.Tensor2D), b) as tf.Tensor4D;
-    const c3 = (f: tf.Tensor4D, w: tf.Variable, b: tf.Variable) => tf.add(conv2d(f, w as tf.Tensor4D, { pad: 1 }), b) as tf.Tensor4D;
+    const pw = (f: tf.Tensor4D, w: tf.Variable, b: tf.Variable) =>
+      tf.add(pointwiseConv(f, w as tf.Tensor2D), b) as tf.Tensor4D;
+    const c3 = (f: tf.Tensor4D, w: tf.Variable, b: tf.Variable) =>
+      tf.add(conv2d(f, w as tf.Tensor4D, { pad: 1 }), b) as tf.Tensor4D;
     let m = pw(last, p.latLast, p.latLastB);
     if (prev && p.latPrev && p.latPrevB) {
       m = tf.add(tf.image.resizeNearestNeighbor(m, [prev.shape[1], prev.shape[2]]), pw(prev, p.latPrev, p.latPrevB));
@@ -365,7 +377,7 @@ export function detectionLoss(
   heatLogits: tf.Tensor4D,
   reg: tf.Tensor4D,
   t: { heat: tf.Tensor4D; pos: tf.Tensor4D; reg: tf.Tensor4D; regMask: tf.Tensor4D; numPos: number },
-  regWeight = 1
+  regWeight = 1,
 ): { total: tf.Scalar; focal: tf.Scalar; l1: tf.Scalar } {
   const norm = Math.max(1, t.numPos);
   const p = tf.sigmoid(heatLogits);
@@ -462,7 +474,7 @@ export interface DetectorStepResult {
 export class DetectorNonFiniteLossError extends Error {
   constructor(
     readonly step: number,
-    readonly loss: number
+    readonly loss: number,
   ) {
     super(`non-finite detection loss ${loss} at step ${step}`);
     this.name = 'DetectorNonFiniteLossError';
@@ -516,7 +528,8 @@ export class DetectorTrainer {
    */
   step(images: Float32Array, n: number, boxes: readonly (readonly TrainBox[])[], lr: number): DetectorStepResult {
     const S = this.model.cfg.imageSize;
-    if (images.length !== n * S * S * 3 || boxes.length !== n) throw new RangeError(`step: expected ${n} images of ${S}x${S}x3 and ${n} box lists`);
+    if (images.length !== n * S * S * 3 || boxes.length !== n)
+      throw new RangeError(`step: expected ${n} images of ${S}x${S}x3 and ${n} box lists`);
     const g = this.model.geometry(n);
     const t = buildTargets(boxes, g);
     const stats = new RunningStatsCollector(0.1);
@@ -564,7 +577,11 @@ export class DetectorTrainer {
       const out = this.model.forward(tf.tensor4d(images, [n, S, S, 3]), false);
       const [, h, w, classes] = out.heat.shape;
       const geometry = { n, h, w, classes, stride: S / w };
-      return { heat: tf.sigmoid(out.heat).dataSync() as Float32Array, reg: out.reg.dataSync() as Float32Array, geometry };
+      return {
+        heat: tf.sigmoid(out.heat).dataSync() as Float32Array,
+        reg: out.reg.dataSync() as Float32Array,
+        geometry,
+      };
     });
   }
 
@@ -595,7 +612,13 @@ export class DetectorTrainer {
       offset += it.shape.reduce((a, b) => a * b, 1);
       return t;
     });
-    const header: DetectorStateHeader = { format: 'seerflow-detector-state', version: DETECTOR_STATE_VERSION, step: this.stepCount, tensors, meta };
+    const header: DetectorStateHeader = {
+      format: 'seerflow-detector-state',
+      version: DETECTOR_STATE_VERSION,
+      step: this.stepCount,
+      tensors,
+      meta,
+    };
     const json = Buffer.from(JSON.stringify(header), 'utf8');
     const dataStart = Math.ceil((MAGIC.length + 8 + json.length) / 4) * 4;
     const total = dataStart + offset * 4 + 32;
@@ -606,30 +629,40 @@ export class DetectorTrainer {
     json.copy(buf, MAGIC.length + 8);
     const data = new Float32Array(buf.buffer, buf.byteOffset + dataStart, offset);
     list.forEach((it, i) => data.set(it.variable.dataSync() as Float32Array, tensors[i]?.offset ?? 0));
-    createHash('sha256').update(buf.subarray(0, total - 32)).digest().copy(buf, total - 32);
+    createHash('sha256')
+      .update(buf.subarray(0, total - 32))
+      .digest()
+      .copy(buf, total - 32);
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
   }
 
   /** Restore a {@link saveState} blob (same config). Nothing changes unless every tensor matches. */
   loadState(bytes: Uint8Array): DetectorStateHeader {
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (buf.length < MAGIC.length + 8 + 32 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new StateFormatError('not a seerflow detector state (bad magic)');
-    const digest = createHash('sha256').update(buf.subarray(0, buf.length - 32)).digest();
+    if (buf.length < MAGIC.length + 8 + 32 || !buf.subarray(0, MAGIC.length).equals(MAGIC))
+      throw new StateFormatError('not a seerflow detector state (bad magic)');
+    const digest = createHash('sha256')
+      .update(buf.subarray(0, buf.length - 32))
+      .digest();
     if (!digest.equals(buf.subarray(buf.length - 32))) throw new StateFormatError('detector state checksum mismatch');
     const version = buf.readUInt32LE(MAGIC.length);
     if (version !== DETECTOR_STATE_VERSION) throw new StateFormatError(`unsupported detector state version ${version}`);
     const jsonLen = buf.readUInt32LE(MAGIC.length + 4);
-    const header = JSON.parse(buf.subarray(MAGIC.length + 8, MAGIC.length + 8 + jsonLen).toString('utf8')) as DetectorStateHeader;
+    const header = JSON.parse(
+      buf.subarray(MAGIC.length + 8, MAGIC.length + 8 + jsonLen).toString('utf8'),
+    ) as DetectorStateHeader;
     const dataStart = Math.ceil((MAGIC.length + 8 + jsonLen) / 4) * 4;
     const count = (buf.length - 32 - dataStart) / 4;
     const data = new Float32Array(count);
     new Uint8Array(data.buffer).set(buf.subarray(dataStart, dataStart + count * 4));
     const list = this.items();
-    if (header.tensors.length !== list.length) throw new StateFormatError(`detector state has ${header.tensors.length} tensors, model expects ${list.length}`);
+    if (header.tensors.length !== list.length)
+      throw new StateFormatError(`detector state has ${header.tensors.length} tensors, model expects ${list.length}`);
     const values = list.map((it, i) => {
       const t = header.tensors[i];
       const size = it.shape.reduce((a, b) => a * b, 1);
-      if (!t || t.name !== it.name || t.shape.join('x') !== it.shape.join('x')) throw new StateFormatError(`detector state tensor ${i}: ${t?.name} does not match ${it.name}`);
+      if (!t || t.name !== it.name || t.shape.join('x') !== it.shape.join('x'))
+        throw new StateFormatError(`detector state tensor ${i}: ${t?.name} does not match ${it.name}`);
       if (t.offset < 0 || t.offset + size > data.length) throw new StateFormatError(`${t.name}: data out of range`);
       return data.subarray(t.offset, t.offset + size);
     });

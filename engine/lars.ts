@@ -107,11 +107,14 @@ export class LarsOptimizer {
   /** Momentum buffer of every parameter (copies), in parameter order. */
   exportMomentum(): Float32Array[] {
     const out = new Map<string, Float32Array>();
-    for (const p of this.large) out.set(p.name, (this.largeBuf.get(p.name) as tf.Variable).dataSync().slice() as Float32Array);
+    for (const p of this.large)
+      out.set(p.name, (this.largeBuf.get(p.name) as tf.Variable).dataSync().slice() as Float32Array);
     const s = this.small;
     if (s) {
       const all = s.buf.dataSync() as Float32Array;
-      s.params.forEach((p, i) => out.set(p.name, all.slice(s.offsets[i], (s.offsets[i] as number) + (s.sizes[i] as number))));
+      s.params.forEach((p, i) =>
+        out.set(p.name, all.slice(s.offsets[i], (s.offsets[i] as number) + (s.sizes[i] as number))),
+      );
     }
     return this.params.map((p) => out.get(p.name) as Float32Array);
   }
@@ -122,7 +125,8 @@ export class LarsOptimizer {
     const byName = new Map<string, Float32Array>();
     this.params.forEach((p, i) => {
       const v = values[i] as Float32Array;
-      if (v.length !== p.shape.reduce((a, b) => a * b, 1)) throw new RangeError(`momentum of ${p.name}: ${v.length} values`);
+      if (v.length !== p.shape.reduce((a, b) => a * b, 1))
+        throw new RangeError(`momentum of ${p.name}: ${v.length} values`);
       byName.set(p.name, v);
     });
     tf.tidy(() => {
@@ -154,7 +158,7 @@ export class LarsOptimizer {
     const flat = (t: tf.Tensor) => (t.rank === 1 ? t : tf.reshape(t, [-1]));
     const P = tf.concat(s.params.map((p) => flat(p.variable)));
     const G = tf.concat(
-      s.params.map((p, i) => (live[i] ? flat(grads[p.name] as tf.Tensor) : tf.zeros([s.sizes[i] as number])))
+      s.params.map((p, i) => (live[i] ? flat(grads[p.name] as tf.Tensor) : tf.zeros([s.sizes[i] as number]))),
     );
     const liveVec = tf.tensor1d(live.map((l) => (l ? 1 : 0)));
     const pn = tf.sqrt(tf.unsortedSegmentSum(tf.square(P), s.seg, n)) as tf.Tensor1D;

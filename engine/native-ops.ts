@@ -106,29 +106,55 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, opts: Conv2dOptions = {})
   if (isNative() && !opts.fallback) {
     const mode = nativePadding(x.shape[1], kh, stride, pad);
     const inputGrad = !opts.noInputGrad;
-    if (mode === 'PAD' && groups > 1 && stride === 2 && kh === 3 && pad === 1 && x.shape[1] % 2 === 0 && x.shape[2] % 2 === 0) {
+    if (
+      mode === 'PAD' &&
+      groups > 1 &&
+      stride === 2 &&
+      kh === 3 &&
+      pad === 1 &&
+      x.shape[1] % 2 === 0 &&
+      x.shape[2] % 2 === 0
+    ) {
       // PyTorch's stride-2 3x3 conv with pad 1 on an even size reads rows 2i-1..2i+1; TF's SAME pads only after.
       // A 4x4 filter (the 3x3 one plus a zero last row and column) under SAME reads rows 2i-1..2i+2 with pad 1
       // on both sides: the same output, without copying the whole input into a padded buffer (and back, for the
       // gradient). The zero taps' gradient is dropped by tf.pad's own gradient. Grouped convs only: they do little
       // arithmetic per input byte, so the copy costs more than the 16/9 taps (for the dense stem it is the reverse).
-      const w4 = tf.pad(w, [[0, 1], [0, 1], [0, 0], [0, 0]]) as tf.Tensor4D;
+      const w4 = tf.pad(w, [
+        [0, 1],
+        [0, 1],
+        [0, 0],
+        [0, 0],
+      ]) as tf.Tensor4D;
       return nativeConv(2, 'SAME', inputGrad)(x, w4);
     }
     if (mode === 'PAD') {
-      const xp = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
+      const xp = tf.pad(x, [
+        [0, 0],
+        [pad, pad],
+        [pad, pad],
+        [0, 0],
+      ]);
       return nativeConv(stride, 'VALID', inputGrad)(xp, w);
     }
     return nativeConv(stride, mode, inputGrad)(x, w);
   }
   // Explicit pad + 'valid' works on every backend (tfjs-node's backprop kernels reject EXPLICIT padding).
-  const xp = pad === 0 ? x : tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
+  const xp =
+    pad === 0
+      ? x
+      : tf.pad(x, [
+          [0, 0],
+          [pad, pad],
+          [pad, pad],
+          [0, 0],
+        ]);
   if (groups === 1) return tf.conv2d(xp as tf.Tensor4D, w, stride, 'valid');
   const xs = tf.split(xp, groups, 3) as tf.Tensor4D[];
   const ws = tf.split(w, groups, 3);
   return tf.concat(
     xs.map((xi, i) => tf.conv2d(xi, ws[i] as tf.Tensor4D, stride, 'valid')),
-    3
+    3,
   );
 }
 
@@ -174,8 +200,14 @@ export class RunningStatsCollector {
         const unbias = tf.tensor1d(new Float32Array(round.flatMap((e) => Array<number>(e.mean.size).fill(e.unbias))));
         const upd = (old: tf.Tensor[], batch: tf.Tensor) =>
           tf.split(tf.add(tf.mul(tf.concat(old), 1 - m), tf.mul(batch, m)), sizes);
-        const means = upd(round.map((e) => e.runningMean), tf.concat(round.map((e) => e.mean)));
-        const vars = upd(round.map((e) => e.runningVar), tf.mul(tf.concat(round.map((e) => e.variance)), unbias));
+        const means = upd(
+          round.map((e) => e.runningMean),
+          tf.concat(round.map((e) => e.mean)),
+        );
+        const vars = upd(
+          round.map((e) => e.runningVar),
+          tf.mul(tf.concat(round.map((e) => e.variance)), unbias),
+        );
         round.forEach((e, j) => {
           e.runningMean.assign(means[j] as tf.Tensor1D);
           e.runningVar.assign(vars[j] as tf.Tensor1D);
@@ -197,12 +229,17 @@ export class RunningStatsCollector {
  * (measured 1.2-7x faster than Conv2D 1x1 and its backprops, most at 1x1-2x2 maps); stride 2 uses Conv2D
  * (tfjs has no StridedSlice gradient).
  */
-export function pointwiseConv(x: tf.Tensor4D, w: tf.Tensor2D, opts: { stride?: number; fallback?: boolean } = {}): tf.Tensor4D {
+export function pointwiseConv(
+  x: tf.Tensor4D,
+  w: tf.Tensor2D,
+  opts: { stride?: number; fallback?: boolean } = {},
+): tf.Tensor4D {
   const stride = opts.stride ?? 1;
   const [n, h, wd, c] = x.shape;
   const co = w.shape[1];
   if (w.shape[0] !== c) throw new RangeError(`pointwiseConv: input depth ${c} != filter rows ${w.shape[0]}`);
-  if (stride !== 1) return conv2d(x, tf.reshape(w, [1, 1, c, co]), { stride, ...(opts.fallback ? { fallback: true } : {}) });
+  if (stride !== 1)
+    return conv2d(x, tf.reshape(w, [1, 1, c, co]), { stride, ...(opts.fallback ? { fallback: true } : {}) });
   const x2 = tf.reshape(x, [n * h * wd, c]) as tf.Tensor2D;
   const y = isNative() && !opts.fallback ? matMul(x2, w) : tf.matMul(x2, w);
   return tf.reshape(y, [n, h, wd, co]);
@@ -322,7 +359,12 @@ function nativeBatchNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, 
   return f(x, gamma, beta) as tf.Tensor4D;
 }
 
-function fallbackBatchNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta: tf.Tensor1D, o: BatchNormTrainOptions): T {
+function fallbackBatchNorm<T extends tf.Tensor>(
+  x: T,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  o: BatchNormTrainOptions,
+): T {
   const epsilon = o.epsilon ?? 1e-5;
   const axes = x.rank === 4 ? [0, 1, 2] : [0];
   const { mean, variance } = tf.moments(x, axes);
@@ -341,7 +383,7 @@ export function batchNormTrain<T extends tf.Tensor4D | tf.Tensor2D>(
   x: T,
   gamma: tf.Tensor1D,
   beta: tf.Tensor1D,
-  opts: BatchNormTrainOptions = {}
+  opts: BatchNormTrainOptions = {},
 ): T {
   if (isNative() && !opts.fallback) {
     if (x.rank === 4) return nativeBatchNorm(x as tf.Tensor4D, gamma, beta, opts) as T;
@@ -358,7 +400,7 @@ export function batchNormInfer<T extends tf.Tensor>(
   beta: tf.Tensor1D,
   mean: tf.Tensor1D,
   variance: tf.Tensor1D,
-  epsilon = 1e-5
+  epsilon = 1e-5,
 ): T {
   const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, epsilon)));
   const shift = tf.sub(beta, tf.mul(mean, scale));
@@ -371,12 +413,12 @@ export function euclideanNorm(x: tf.Tensor): tf.Scalar {
   const b = nativeBackend().binding;
   const axes = tf.tensor1d(
     Array.from({ length: x.rank }, (_, i) => i),
-    'int32'
+    'int32',
   );
   const out = nativeBackend().executeSingleOutput(
     'EuclideanNorm',
     [floatT(), floatT('Tidx', 'int32'), { name: 'keep_dims', type: b.TF_ATTR_BOOL, value: false }],
-    [x, axes]
+    [x, axes],
   );
   axes.dispose();
   return out as tf.Scalar;
@@ -461,7 +503,7 @@ export function gather(x: tf.Tensor, indices: tf.Tensor): tf.Tensor {
       floatT('Taxis', 'int32'),
       { name: 'batch_dims', type: nativeBackend().binding.TF_ATTR_INT, value: 0 },
     ],
-    [x, indices, axis]
+    [x, indices, axis],
   );
   axis.dispose();
   return out;

@@ -101,7 +101,11 @@ function convFanOut(shape: readonly number[]): number {
  * ~ N(0, 0.01) with bias 0. Head linears and prototypes use PyTorch's nn.Linear default,
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as SwAV leaves them; `fanIn` must then be given.
  */
-export function initValues(seed: number, e: Pick<ParamEntry, 'name' | 'role' | 'shape'>, init?: LinearInit): Float32Array {
+export function initValues(
+  seed: number,
+  e: Pick<ParamEntry, 'name' | 'role' | 'shape'>,
+  init?: LinearInit,
+): Float32Array {
   const n = e.shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
   const rng = Rng.keyed(seed, 0x1417, nameKey(e.name));

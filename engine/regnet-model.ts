@@ -128,7 +128,13 @@ export class RegNetTrunk {
     return this.store.trainableCount(`${this.prefix}.`);
   }
 
-  private applyConvBn(x: tf.Tensor4D, l: ConvBn, training: boolean, act: boolean, stats?: RunningStatsCollector): tf.Tensor4D {
+  private applyConvBn(
+    x: tf.Tensor4D,
+    l: ConvBn,
+    training: boolean,
+    act: boolean,
+    stats?: RunningStatsCollector,
+  ): tf.Tensor4D {
     const fallback = this.fallback;
     // The stem sees image data: no gradient w.r.t. its input is needed.
     const noInputGrad = l === this.stem;

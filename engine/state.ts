@@ -76,7 +76,7 @@ function stateItems(trainer: SwavTrainer): StateItem[] {
       name: `optim.momentum.${m.name}`,
       shape: m.shape,
       read: () => (cached ??= trainer.optimizer.exportMomentum())[i] as Float32Array,
-    })
+    }),
   );
   const q = trainer.queue;
   if (q) out.push({ name: 'queue', shape: q.data.shape, read: () => q.data.dataSync() as Float32Array });
@@ -112,7 +112,10 @@ export function serializeState(trainer: SwavTrainer, meta: unknown = null): Uint
   json.copy(buf, MAGIC.length + 8);
   const data = new Float32Array(buf.buffer, buf.byteOffset + dataStart, offset);
   list.forEach((item, i) => data.set(item.read(), (tensors[i] as StateTensor).offset));
-  createHash('sha256').update(buf.subarray(0, total - 32)).digest().copy(buf, total - 32);
+  createHash('sha256')
+    .update(buf.subarray(0, total - 32))
+    .digest()
+    .copy(buf, total - 32);
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
 }
 
@@ -123,7 +126,9 @@ export function readStateHeader(bytes: Uint8Array): { header: StateHeader; data:
   if (buf.length < MAGIC.length + 8 + 32 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw new StateFormatError('not a seerflow engine state (bad magic)');
   }
-  const digest = createHash('sha256').update(buf.subarray(0, buf.length - 32)).digest();
+  const digest = createHash('sha256')
+    .update(buf.subarray(0, buf.length - 32))
+    .digest();
   if (!digest.equals(buf.subarray(buf.length - 32))) throw new StateFormatError('engine state checksum mismatch');
   const version = buf.readUInt32LE(MAGIC.length);
   if (version !== STATE_FORMAT_VERSION) throw new StateFormatError(`unsupported engine state version ${version}`);

@@ -57,7 +57,7 @@ export class NonFiniteLossError extends Error {
   readonly type = ErrorType.NonFiniteLoss;
   constructor(
     readonly step: number,
-    readonly loss: number
+    readonly loss: number,
   ) {
     super(`non-finite SwAV loss ${loss} at step ${step}`);
     this.name = 'NonFiniteLossError';
@@ -141,7 +141,7 @@ export function sinkhornTf(scores: tf.Tensor2D, epsilon: number, iterations: num
 export function swappedPredictionLoss(
   scores: tf.Tensor2D,
   codes: readonly tf.Tensor2D[],
-  o: { batch: number; cropsForAssign: readonly number[]; temperature: number }
+  o: { batch: number; cropsForAssign: readonly number[]; temperature: number },
 ): tf.Scalar {
   return tf.tidy(() => {
     const B = o.batch;
@@ -176,14 +176,20 @@ export class SwavTrainer {
     this.numCrops = cfg.crops.reduce((n, c) => n + c.count, 0);
     if (this.numCrops < 2) throw new RangeError('swapped prediction needs at least 2 crops');
     for (const a of cfg.cropsForAssign) {
-      if (!Number.isInteger(a) || a < 0 || a >= this.numCrops) throw new RangeError(`crop for assign ${a} out of range`);
+      if (!Number.isInteger(a) || a < 0 || a >= this.numCrops)
+        throw new RangeError(`crop for assign ${a} out of range`);
     }
   }
 
   /** Create the queue (zeros) if the config asks for one; called by `step` and by state restore. */
   ensureQueue(batch: number): FeatureQueue | undefined {
     if (!this.queue && this.cfg.queueLength > 0) {
-      this.queue = new FeatureQueue(this.cfg.cropsForAssign.length, this.cfg.queueLength, this.model.head.featureDim, batch);
+      this.queue = new FeatureQueue(
+        this.cfg.cropsForAssign.length,
+        this.cfg.queueLength,
+        this.model.head.featureDim,
+        batch,
+      );
     }
     return this.queue;
   }
@@ -197,7 +203,8 @@ export class SwavTrainer {
     this.groups.forEach((g, i) => {
       const want = g.count * B * g.size * g.size * 3;
       const got = (batch.crops[i] as Float32Array).length;
-      if (got !== want) throw new RangeError(`crop group ${i} (${g.count}x${g.size}px): ${got} values, expected ${want}`);
+      if (got !== want)
+        throw new RangeError(`crop group ${i} (${g.count}x${g.size}px): ${got} values, expected ${want}`);
     });
   }
 

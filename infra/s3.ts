@@ -41,9 +41,23 @@ export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> 
   }
 }
 
-export async function putText(s3: S3Client, bucket: string, key: string, body: string, contentType = 'text/plain'): Promise<void> {
+export async function putText(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: string,
+  contentType = 'text/plain',
+): Promise<void> {
   const bytes = Buffer.from(body, 'utf8');
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentLength: bytes.length, ContentType: contentType }));
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: bytes,
+      ContentLength: bytes.length,
+      ContentType: contentType,
+    }),
+  );
 }
 
 export async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
@@ -51,7 +65,12 @@ export async function putJson(s3: S3Client, bucket: string, key: string, value: 
 }
 
 /** Returns undefined when the object does not exist. */
-export async function getBytes(s3: S3Client, bucket: string, key: string, range?: string): Promise<Uint8Array | undefined> {
+export async function getBytes(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  range?: string,
+): Promise<Uint8Array | undefined> {
   try {
     const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(range ? { Range: range } : {}) }));
     return res.Body ? await res.Body.transformToByteArray() : new Uint8Array();

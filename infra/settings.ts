@@ -55,7 +55,8 @@ export function loadServiceSettings(env: NodeJS.ProcessEnv = process.env): Servi
     weedFiler: intEnv(env, 'SEERFLOW_WEED_FILER_PORT', 8888),
   };
   const localEndpoint = `http://127.0.0.1:${ports.s3}`;
-  const rawEndpoint = env.SEERFLOW_S3_ENDPOINT ?? (env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL ? 'default' : localEndpoint);
+  const rawEndpoint =
+    env.SEERFLOW_S3_ENDPOINT ?? (env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL ? 'default' : localEndpoint);
   const endpoint = rawEndpoint === 'default' || rawEndpoint === 'aws' ? undefined : rawEndpoint;
   const isLocal = endpoint === localEndpoint;
   const pathStyleEnv = env.SEERFLOW_S3_FORCE_PATH_STYLE;

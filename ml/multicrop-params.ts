@@ -178,7 +178,8 @@ export function drawMulticropParams(
   rng: Rng,
   settings: Readonly<AugmentSettings> = SWAV_AUGMENT,
 ): ViewParams[] {
-  if (!(settings.hue >= 0 && settings.hue <= 0.5)) throw new RangeError(`hue range must be in [0, 0.5], got ${settings.hue}`);
+  if (!(settings.hue >= 0 && settings.hue <= 0.5))
+    throw new RangeError(`hue range must be in [0, 0.5], got ${settings.hue}`);
   const [bLo, bHi] = factorRange(settings.brightness);
   const [cLo, cHi] = factorRange(settings.contrast);
   const [sLo, sHi] = factorRange(settings.saturation);

@@ -122,7 +122,7 @@ export function adjustGroupCompatibility(
   width: number,
   bottleneckMultiplier: number,
   groupWidth: number,
-  rounding: RegNetRounding
+  rounding: RegNetRounding,
 ): { width: number; groupWidth: number } {
   if (rounding === 'torchvision') {
     const wBot = Math.trunc(width * bottleneckMultiplier);

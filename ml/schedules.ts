@@ -32,7 +32,8 @@ function wholeIterations(name: string, x: number): number {
 
 function resolve(o: LrScheduleOptions): Resolved {
   for (const key of ['baseLr', 'finalLr', 'startWarmupLr'] as const) {
-    if (!Number.isFinite(o[key]) || o[key] < 0) throw new RangeError(`${key} must be a finite number >= 0, got ${o[key]}`);
+    if (!Number.isFinite(o[key]) || o[key] < 0)
+      throw new RangeError(`${key} must be a finite number >= 0, got ${o[key]}`);
   }
   if (!Number.isInteger(o.itersPerEpoch) || o.itersPerEpoch < 1) {
     throw new RangeError(`itersPerEpoch must be a positive integer, got ${o.itersPerEpoch}`);

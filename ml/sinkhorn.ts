@@ -57,7 +57,8 @@ const POW2 = Float64Array.from({ length: 2 * POW2_BIAS + 1 }, (_, i) => 2 ** (i 
 function expFloat32Accurate(x: number): number {
   const n = Math.floor(x * Math.LOG2E + 0.5);
   const r = x - n * LN2_HI - n * LN2_LO;
-  const p = 1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r / 40320)))))));
+  const p =
+    1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r / 40320)))))));
   return p * (POW2[n + POW2_BIAS] as number);
 }
 
@@ -67,7 +68,14 @@ function expFloat32Accurate(x: number): number {
  * do): nothing overflows and every entry that underflows is negligible against its row and column. Equals the
  * stabilised kernel's iterates in exact arithmetic. Returns false (the caller falls back) otherwise, NaN included.
  */
-function directKernel(scores: FloatArray, B: number, K: number, invEps: number, kernel: Float32Array, rowAcc: Float64Array): boolean {
+function directKernel(
+  scores: FloatArray,
+  B: number,
+  K: number,
+  invEps: number,
+  kernel: Float32Array,
+  rowAcc: Float64Array,
+): boolean {
   for (let n = 0; n < B; n++) {
     const off = n * K;
     let rowSum = 0;
@@ -96,7 +104,7 @@ function sinkhornCore<T extends FloatArray>(
   K: number,
   opts: SinkhornOptions,
   kernel: T,
-  outRows: number
+  outRows: number,
 ): T {
   const invEps = 1 / opts.epsilon;
   const rowAcc = new Float64Array(K);
@@ -111,7 +119,14 @@ function sinkhornCore<T extends FloatArray>(
  * E_nk = exp((s_nk - m_k - c_n) / eps) and the prototype sums weighted by the starting b_n = exp(c_n / eps), for
  * any finite scores (see the file comment).
  */
-function stabilisedKernel(scores: FloatArray, B: number, K: number, invEps: number, kernel: FloatArray, rowAcc: Float64Array): void {
+function stabilisedKernel(
+  scores: FloatArray,
+  B: number,
+  K: number,
+  invEps: number,
+  kernel: FloatArray,
+  rowAcc: Float64Array,
+): void {
   // m_k: per-prototype max over samples (NaN in the scores is rejected: it would poison every code).
   const colMax = new Float64Array(K).fill(-Infinity);
   for (let n = 0; n < B; n++) {
@@ -144,11 +159,17 @@ function stabilisedKernel(scores: FloatArray, B: number, K: number, invEps: numb
       rowAcc[k] = (rowAcc[k] as number) + (kernel[off + k] as number) * bn;
     }
   }
-
 }
 
 /** The Sinkhorn rounds on a kernel and its starting prototype sums; overwrites the kernel with the codes. */
-function sinkhornIterate<T extends FloatArray>(B: number, K: number, iterations: number, kernel: T, rowAcc: Float64Array, outRows: number): T {
+function sinkhornIterate<T extends FloatArray>(
+  B: number,
+  K: number,
+  iterations: number,
+  kernel: T,
+  rowAcc: Float64Array,
+  outRows: number,
+): T {
   const a = new Float64Array(K);
   const firstOut = B - outRows;
   for (let it = 0; it < iterations; it++) {
@@ -203,15 +224,16 @@ export function sinkhornKnoppWithQueue(
   batchScores: Float32Array,
   batchRows: number,
   K: number,
-  opts: SinkhornOptions
+  opts: SinkhornOptions,
 ): Float32Array {
-  if (!Number.isInteger(K) || K < 1) throw new RangeError(`sinkhornKnoppWithQueue: K must be a positive integer, got ${K}`);
+  if (!Number.isInteger(K) || K < 1)
+    throw new RangeError(`sinkhornKnoppWithQueue: K must be a positive integer, got ${K}`);
   if (queueScores.length % K !== 0) {
     throw new RangeError(`sinkhornKnoppWithQueue: queueScores length ${queueScores.length} is not a multiple of K`);
   }
   if (!Number.isInteger(batchRows) || batchRows < 1 || batchScores.length !== batchRows * K) {
     throw new RangeError(
-      `sinkhornKnoppWithQueue: batchScores has ${batchScores.length} entries, expected batchRows*K = ${batchRows * K}`
+      `sinkhornKnoppWithQueue: batchScores has ${batchScores.length} entries, expected batchRows*K = ${batchRows * K}`,
     );
   }
   const total = queueScores.length / K + batchRows;

@@ -72,7 +72,7 @@ export function swavLoss(
   scoresPerCrop: readonly Float32Array[],
   B: number,
   K: number,
-  opts: SwavLossOptions
+  opts: SwavLossOptions,
 ): SwavLossResult {
   validate(scoresPerCrop, B, K, opts);
   const V = scoresPerCrop.length;
@@ -82,7 +82,9 @@ export function swavLoss(
   const codes = A.map((a, i) => {
     const scores = scoresPerCrop[a] as Float32Array;
     const queue = opts.queueScores?.[i];
-    return queue && queue.length > 0 ? sinkhornKnoppWithQueue(queue, scores, B, K, sk) : sinkhornKnopp(scores, B, K, sk);
+    return queue && queue.length > 0
+      ? sinkhornKnoppWithQueue(queue, scores, B, K, sk)
+      : sinkhornKnopp(scores, B, K, sk);
   });
 
   const invTau = 1 / opts.temperature;

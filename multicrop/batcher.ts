@@ -100,7 +100,10 @@ export interface BatchResult {
 export async function renderBatch(job: BatchJob, options: MulticropOptions): Promise<BatchResult> {
   const layout = viewGroupLayout(options.specs);
   const capacity = job.samples.length;
-  const groups = layout.map((g) => ({ size: g.size, data: new Float32Array(capacity * g.count * g.size * g.size * 3) }));
+  const groups = layout.map((g) => ({
+    size: g.size,
+    data: new Float32Array(capacity * g.count * g.size * g.size * 3),
+  }));
   const skipped: SkippedSample[] = [];
   const decoded = job.samples.map(() => null as Promise<DecodedImage> | null);
   const startDecode = (i: number): void => {
@@ -137,7 +140,15 @@ export async function renderBatch(job: BatchJob, options: MulticropOptions): Pro
       Rng.keyed(job.seed, job.epoch, s.index),
       options.augment ?? SWAV_AUGMENT,
     );
-    renderViews(img, params, groups, ok.length, capacity, options.normalization ?? DEFAULT_NORMALIZATION, options.kernels);
+    renderViews(
+      img,
+      params,
+      groups,
+      ok.length,
+      capacity,
+      options.normalization ?? DEFAULT_NORMALIZATION,
+      options.kernels,
+    );
     ok.push(s.index);
   }
   const n = ok.length;
@@ -147,7 +158,8 @@ export async function renderBatch(job: BatchJob, options: MulticropOptions): Pro
       const plane = g.size * g.size * 3;
       const count = layout[gi]!.count;
       const packed = new Float32Array(count * n * plane);
-      for (let v = 0; v < count; v++) packed.set(g.data.subarray(v * capacity * plane, (v * capacity + n) * plane), v * n * plane);
+      for (let v = 0; v < count; v++)
+        packed.set(g.data.subarray(v * capacity * plane, (v * capacity + n) * plane), v * n * plane);
       g.data = packed;
     }
   }
@@ -230,7 +242,12 @@ export class MulticropBatcher implements AsyncIterable<Batch> {
     if (!(Number.isInteger(workers) && workers >= 0)) throw new RangeError(`bad workers ${workers}`);
     if (!(Number.isInteger(prefetch) && prefetch >= 1)) throw new RangeError(`bad prefetch ${prefetch}`);
     const start = options.start ?? { epoch: 0, position: 0 };
-    if (!(Number.isInteger(start.epoch) && start.epoch >= 0 && Number.isInteger(start.position) && start.position >= 0)) {
+    if (!(
+      Number.isInteger(start.epoch) &&
+      start.epoch >= 0 &&
+      Number.isInteger(start.position) &&
+      start.position >= 0
+    )) {
       throw new RangeError(`bad start cursor ${JSON.stringify(start)}`);
     }
     this.cursorNow = this.normalise(start);
@@ -392,7 +409,10 @@ if (!isMainThread && parentPort && (workerData as { tag?: string } | null)?.tag 
     chain = chain.then(async () => {
       try {
         const result = await renderBatch(m.job, options);
-        port.postMessage({ id: m.id, result }, result.groups.map((g) => g.data.buffer as ArrayBuffer));
+        port.postMessage(
+          { id: m.id, result },
+          result.groups.map((g) => g.data.buffer as ArrayBuffer),
+        );
       } catch (err) {
         port.postMessage({ id: m.id, error: (err as Error).stack ?? String(err) });
       }

@@ -120,7 +120,11 @@ export function viewGroupLayout(specs: readonly CropSpec[]): { size: number; cou
  * Decode, draw the parameters from `Rng.keyed(seed, epoch, index)` and render all views of one sample.
  * Throws {@link UndecodableImageError} for bytes that are not an image.
  */
-export async function multicrop(bytes: Uint8Array, key: SampleKey, options: MulticropOptions): Promise<MulticropSample> {
+export async function multicrop(
+  bytes: Uint8Array,
+  key: SampleKey,
+  options: MulticropOptions,
+): Promise<MulticropSample> {
   const img = await decodeImage(bytes, options.maxPixels);
   const params = drawMulticropParams(
     img.width,
@@ -297,13 +301,7 @@ function horizontalRowU8(
  * Crop + antialiased bilinear resize to size x size (+ flip), uint8 -> float in [0, 1]. Separable; the order of
  * the two passes is picked by cost (row sums are cheap, per-pixel tap loops are not).
  */
-export function resizeCropInto(
-  img: DecodedImage,
-  box: CropBox,
-  size: number,
-  flip: boolean,
-  out: Float32Array,
-): void {
+export function resizeCropInto(img: DecodedImage, box: CropBox, size: number, flip: boolean, out: Float32Array): void {
   const { width: W, data: src } = img;
   if (box.left < 0 || box.top < 0 || box.left + box.width > img.width || box.top + box.height > img.height) {
     throw new RangeError(`crop ${JSON.stringify(box)} is outside ${img.width}x${img.height}`);
@@ -505,7 +503,8 @@ export function photometricInPlace(d: Float32Array, nPix: number, view: ViewPara
   let sum: number;
   if (ci === 0) {
     sum = 0;
-    for (let i = 0; i < nPix * 3; i += 3) sum += L0 * (d[i] as number) + L1 * (d[i + 1] as number) + L2 * (d[i + 2] as number);
+    for (let i = 0; i < nPix * 3; i += 3)
+      sum += L0 * (d[i] as number) + L1 * (d[i + 1] as number) + L2 * (d[i + 2] as number);
   } else {
     sum = pixelOps(d, nPix, ops, 0, ci, bf, cf, 0, sf, hs);
   }
@@ -868,7 +867,10 @@ function buildKernelModule(): Uint8Array {
         ...a.map((x) => set(x, vzero)),
         set(y!, iadd(get(yb!), ic(r))),
         set(n!, i32load(iadd(get(count!), ishl(get(y!), ic(2))))),
-        set(p!, iadd(iadd(get(src!), imul(i32load(iadd(get(first!), ishl(get(y!), ic(2)))), get(srcStride!))), get(i!))),
+        set(
+          p!,
+          iadd(iadd(get(src!), imul(i32load(iadd(get(first!), ishl(get(y!), ic(2)))), get(srcStride!))), get(i!)),
+        ),
         set(tp!, iadd(get(taps!), ishl(imul(get(y!), get(maxT!)), ic(2)))),
         forLoop(
           k!,
@@ -888,7 +890,10 @@ function buildKernelModule(): Uint8Array {
       );
     };
     const quarter = (q: number): Code => {
-      const { prep, cols } = transpose4([0, 1, 2, 3].map((r) => acc[r]![q]!), t);
+      const { prep, cols } = transpose4(
+        [0, 1, 2, 3].map((r) => acc[r]![q]!),
+        t,
+      );
       return cat(prep, ...cols.map((c) => cat(vstore(get(p!), c), set(p!, iadd(get(p!), get(dstStride!))))));
     };
     f.body = forLoop(
@@ -927,7 +932,10 @@ function buildKernelModule(): Uint8Array {
       16,
       vstore(
         iadd(d, get(j)),
-        vadd(vload(iadd(d, get(j))), vmul(w, b ? vadd(vload(iadd(a, get(j))), vload(iadd(b, get(j)))) : vload(iadd(a, get(j))))),
+        vadd(
+          vload(iadd(d, get(j))),
+          vmul(w, b ? vadd(vload(iadd(a, get(j))), vload(iadd(b, get(j)))) : vload(iadd(a, get(j)))),
+        ),
       ),
     );
 
@@ -967,7 +975,13 @@ function buildKernelModule(): Uint8Array {
     const [ptr, nBytes, fac] = f.args() as number[];
     const [j] = f.locals(I32, 1) as number[];
     const at = (): Code => iadd(get(ptr!), get(j!));
-    f.body = forLoop(j!, ic(0), get(nBytes!), 16, vstore(at(), vpmin(vmul(vload(at()), splat(get(fac!))), splat(fc(1)))));
+    f.body = forLoop(
+      j!,
+      ic(0),
+      get(nBytes!),
+      16,
+      vstore(at(), vpmin(vmul(vload(at()), splat(get(fac!))), splat(fc(1)))),
+    );
     fns.push(f);
   }
 
@@ -1082,7 +1096,10 @@ function buildKernelModule(): Uint8Array {
           total!,
           dadd(
             get(total!),
-            dadd(dadd(promote(lane(get(acc!), 0)), promote(lane(get(acc!), 1))), dadd(promote(lane(get(acc!), 2)), promote(lane(get(acc!), 3)))),
+            dadd(
+              dadd(promote(lane(get(acc!), 0)), promote(lane(get(acc!), 1))),
+              dadd(promote(lane(get(acc!), 2)), promote(lane(get(acc!), 3))),
+            ),
           ),
         ),
       ),
@@ -1225,17 +1242,56 @@ function buildKernelModule(): Uint8Array {
 
 /** The exported kernels (all pointers are byte offsets into the module's memory). */
 interface WasmKernels {
-  vresize(src: number, srcStride: number, nElem: number, dst: number, dstStride: number, nRows: number, first: number, count: number, taps: number, maxT: number): void;
-  hpass(src: number, blockBytes: number, dst: number, nOut: number, first: number, count: number, taps: number, maxT: number): void;
+  vresize(
+    src: number,
+    srcStride: number,
+    nElem: number,
+    dst: number,
+    dstStride: number,
+    nRows: number,
+    first: number,
+    count: number,
+    taps: number,
+    maxT: number,
+  ): void;
+  hpass(
+    src: number,
+    blockBytes: number,
+    dst: number,
+    nOut: number,
+    first: number,
+    count: number,
+    taps: number,
+    maxT: number,
+  ): void;
   brightness(ptr: number, nBytes: number, f: number): void;
   contrast(ptr: number, nBytes: number, f: number, add: number): void;
   saturation(ptr: number, S: number, rowBytes: number, f: number): void;
   grayscale(ptr: number, S: number, rowBytes: number): void;
   hue(ptr: number, S: number, rowBytes: number, shift: number): void;
   lumaSum(ptr: number, S: number, rowBytes: number): number;
-  blurY(src: number, dst: number, nRows: number, rowBytes: number, S: number, taps: number, R: number, pad: number): void;
+  blurY(
+    src: number,
+    dst: number,
+    nRows: number,
+    rowBytes: number,
+    S: number,
+    taps: number,
+    R: number,
+    pad: number,
+  ): void;
   blurX(src: number, dst: number, S: number, rowBytes: number, taps: number, R: number): void;
-  normalize(ptr: number, S: number, rowBytes: number, m0: number, m1: number, m2: number, a0: number, a1: number, a2: number): void;
+  normalize(
+    ptr: number,
+    S: number,
+    rowBytes: number,
+    m0: number,
+    m1: number,
+    m2: number,
+    a0: number,
+    a1: number,
+    a2: number,
+  ): void;
   transposeOut(src: number, dst: number, S: number, rowBytes: number): void;
 }
 
@@ -1345,7 +1401,14 @@ function putAxisWeights(
 }
 
 /** The WASM SIMD version of {@link renderView}; sizes must be multiples of 4. */
-function renderViewWasm(st: WasmState, img: DecodedImage, view: ViewParams, dest: Float32Array, destOff: number, norm: Normalization): void {
+function renderViewWasm(
+  st: WasmState,
+  img: DecodedImage,
+  view: ViewParams,
+  dest: Float32Array,
+  destOff: number,
+  norm: Normalization,
+): void {
   const S = view.size;
   const box = view.crop;
   const srcEnd = st.source(img);
@@ -1354,7 +1417,8 @@ function renderViewWasm(st: WasmState, img: DecodedImage, view: ViewParams, dest
   const nElem = (box.width * 3 + 15) & ~15; // vresize works in 16s; the overrun stays in the padding
   const radius = view.blurSigma === null ? 0 : Math.max(1, Math.ceil(3 * view.blurSigma));
   // sizes first, so one grow covers everything
-  const tabBytes = align16(S * (8 + maxTapsFor(box.height, S) * 4)) + align16(S * (8 + maxTapsFor(box.width, S) * 4)) + 64;
+  const tabBytes =
+    align16(S * (8 + maxTapsFor(box.height, S) * 4)) + align16(S * (8 + maxTapsFor(box.width, S) * 4)) + 64;
   const tBytes = align16(nElem * rowBytes);
   const planeBytes = align16(S * blockBytes);
   const padBytes = align16((S + 2 * radius + 8) * 4);
@@ -1368,7 +1432,18 @@ function renderViewWasm(st: WasmState, img: DecodedImage, view: ViewParams, dest
   const PAD = OUT + planeBytes;
   const KER = PAD + padBytes;
   const k = st.k;
-  k.vresize((box.top * img.width + box.left) * 3, img.width * 3, nElem, T, rowBytes, S, ty.first, ty.count, ty.taps, ty.maxTaps);
+  k.vresize(
+    (box.top * img.width + box.left) * 3,
+    img.width * 3,
+    nElem,
+    T,
+    rowBytes,
+    S,
+    ty.first,
+    ty.count,
+    ty.taps,
+    ty.maxTaps,
+  );
   k.hpass(T, blockBytes, P, S, tx.first, tx.count, tx.taps, tx.maxTaps);
   // photometric ops, split at contrast like photometricInPlace
   const codes: number[] = view.jitter ? view.jitter.order.map((op) => OP_CODE[op]) : [];

@@ -89,8 +89,10 @@ export interface ReportData {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
   );
 }
 
@@ -116,8 +118,10 @@ export function timingsFrom(stages: Partial<Record<StageName, StageProgress>>): 
 /** Cache hits from the stage results: reused ingest partitions, canonical shards, an already-trained checkpoint. */
 export function cacheHitsFrom(p: ReportPipeline): CacheHit[] {
   const out: CacheHit[] = [];
-  if (p.ingest) out.push({ stage: 'ingest', unit: 'partitions', reused: p.ingest.cachedPartitions, total: p.ingest.partitions });
-  if (p.preprocess) out.push({ stage: 'preprocess', unit: 'shards', reused: p.preprocess.cachedShards, total: p.preprocess.shards });
+  if (p.ingest)
+    out.push({ stage: 'ingest', unit: 'partitions', reused: p.ingest.cachedPartitions, total: p.ingest.partitions });
+  if (p.preprocess)
+    out.push({ stage: 'preprocess', unit: 'shards', reused: p.preprocess.cachedShards, total: p.preprocess.shards });
   if (p.pretrain) out.push({ stage: 'pretrain', unit: 'runs', reused: p.pretrain.cached ? 1 : 0, total: 1 });
   return out;
 }
@@ -125,7 +129,7 @@ export function cacheHitsFrom(p: ReportPipeline): CacheHit[] {
 /** Fills a {@link ReportData} from a pipeline result and what else the caller knows. */
 export function reportDataFrom(
   pipeline: ReportPipeline,
-  extra: Partial<Omit<ReportData, 'pipeline'>> & { config?: SeerConfig } = {}
+  extra: Partial<Omit<ReportData, 'pipeline'>> & { config?: SeerConfig } = {},
 ): ReportData {
   const { config, ...rest } = extra;
   return {
@@ -133,7 +137,12 @@ export function reportDataFrom(
     timings: extra.timings ?? timingsFrom(pipeline.stages),
     cacheHits: extra.cacheHits ?? cacheHitsFrom(pipeline),
     configHash: extra.configHash ?? extra.lineage?.configHash ?? (config ? hashConfig(config) : 'unknown'),
-    backend: extra.backend ?? extra.lineage?.backend ?? pipeline.pretrain?.backend ?? pipeline.pretrain?.checkpoint.backend ?? 'unknown',
+    backend:
+      extra.backend ??
+      extra.lineage?.backend ??
+      pipeline.pretrain?.backend ??
+      pipeline.pretrain?.checkpoint.backend ??
+      'unknown',
     bucket: extra.bucket ?? extra.lineage?.bucket ?? config?.ingest.bucket ?? 'unknown',
     generatedAt: extra.generatedAt ?? new Date().toISOString(),
     ...(config ? { config } : {}),
@@ -165,7 +174,11 @@ const PROTOCOL_LABEL: Record<ClassificationProtocol, string> = {
 const INIT_COLOR: Record<Initialisation, string> = { pretrained: '#4c78a8', scratch: '#f58518' };
 
 /** top-1 over seeds for one protocol and initialisation: the evaluation's own summary when it has one. */
-function classificationStat(ev: EvaluationResult, protocol: ClassificationProtocol, init: Initialisation): SeedStat | undefined {
+function classificationStat(
+  ev: EvaluationResult,
+  protocol: ClassificationProtocol,
+  init: Initialisation,
+): SeedStat | undefined {
   const s = ev.summary[protocol]?.[init];
   if (s) return s;
   const runs = ev.classification.filter((r) => r.protocol === protocol && r.init === init);
@@ -218,7 +231,15 @@ function labelFractionPoints(rows: ClassificationRow[]): LabelFractionPoint[] {
   for (const r of rows.filter((x) => x.protocol !== 'linear')) {
     for (const init of INITS) {
       const s = r[init];
-      if (s) out.push({ protocol: r.protocol, init, labelPercent: round(r.labelFraction * 100, 6), mean: s.mean, std: s.std, seeds: s.values.length });
+      if (s)
+        out.push({
+          protocol: r.protocol,
+          init,
+          labelPercent: round(r.labelFraction * 100, 6),
+          mean: s.mean,
+          std: s.std,
+          seeds: s.values.length,
+        });
     }
   }
   return out.sort((a, b) => a.labelPercent - b.labelPercent);
@@ -263,7 +284,12 @@ function round(x: number, digits: number): number {
 
 /** Escapes text for HTML element content and attribute values. */
 export function esc(s: unknown): string {
-  return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return String(s)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
 /** 1234567 -> "1,234,567" (locale-independent). */
@@ -297,7 +323,12 @@ export function fmtStat(s: SeedStat | undefined, scale = 1, digits = 2): string 
 }
 
 function fmtTime(ms: number | undefined): string {
-  return ms === undefined ? '—' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return ms === undefined
+    ? '—'
+    : new Date(ms)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z');
 }
 
 function durationSeconds(t: { startedAt?: number; finishedAt?: number }): number | undefined {
@@ -321,7 +352,9 @@ const CHART_CONFIG = {
  * inline SVG in HTML does not need them, and the page then holds no URL at all.
  */
 export async function renderChart(spec: TopLevelSpec): Promise<string> {
-  const compiled = vl.compile({ ...spec, config: { ...CHART_CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec, { logger: vega.logger(vega.Warn) }).spec;
+  const compiled = vl.compile({ ...spec, config: { ...CHART_CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec, {
+    logger: vega.logger(vega.Warn),
+  }).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none', logLevel: vega.None });
   try {
     const svg = await view.toSVG();
@@ -361,17 +394,28 @@ function stageChart(timings: StageTiming[], runStart: number): TopLevelSpec | un
         mark: { type: 'bar', cornerRadius: 2, minBandSize: 3 } as never,
         encoding: {
           y,
-          x: { field: 'start', type: 'quantitative', title: 'seconds since the pipeline workflow started', axis: { tickCount: 8 } },
+          x: {
+            field: 'start',
+            type: 'quantitative',
+            title: 'seconds since the pipeline workflow started',
+            axis: { tickCount: 8 },
+          },
           x2: { field: 'end' },
           color: {
             field: 'status',
             type: 'nominal',
             title: 'status',
-            scale: { domain: ['done', 'running', 'failed', 'pending'], range: ['#54a24b', '#4c78a8', '#e45756', '#bab0ac'] },
+            scale: {
+              domain: ['done', 'running', 'failed', 'pending'],
+              range: ['#54a24b', '#4c78a8', '#e45756', '#bab0ac'],
+            },
           },
         },
       },
-      { mark: { type: 'text', align: 'left', dx: 4, fontSize: 11 }, encoding: { y, x: { field: 'end', type: 'quantitative' }, text: { field: 'label' } } },
+      {
+        mark: { type: 'text', align: 'left', dx: 4, fontSize: 11 },
+        encoding: { y, x: { field: 'end', type: 'quantitative' }, text: { field: 'label' } },
+      },
     ],
   } as TopLevelSpec;
 }
@@ -391,8 +435,19 @@ function cacheChart(hits: CacheHit[]): TopLevelSpec | undefined {
     mark: 'bar',
     encoding: {
       y: { field: 'stage', type: 'nominal', sort: STAGES, title: null },
-      x: { field: 'count', type: 'quantitative', stack: 'normalize', title: 'share of work units', axis: { format: '.0%' } },
-      color: { field: 'kind', type: 'nominal', title: 'work unit', scale: { domain: ['reused', 'computed'], range: ['#72b7b2', '#9d755d'] } },
+      x: {
+        field: 'count',
+        type: 'quantitative',
+        stack: 'normalize',
+        title: 'share of work units',
+        axis: { format: '.0%' },
+      },
+      color: {
+        field: 'kind',
+        type: 'nominal',
+        title: 'work unit',
+        scale: { domain: ['reused', 'computed'], range: ['#72b7b2', '#9d755d'] },
+      },
       order: { field: 'kind', sort: 'descending' },
     },
   } as TopLevelSpec;
@@ -414,12 +469,21 @@ function quarantineChart(byReason: Record<string, number>): TopLevelSpec | undef
         mark: { type: 'bar', color: '#e45756' },
         encoding: {
           y: { field: 'reason', type: 'nominal', sort: order, title: null },
-          x: { field: 'count', type: 'quantitative', title: 'objects quarantined', axis: { tickMinStep: 1, format: ',d' } },
+          x: {
+            field: 'count',
+            type: 'quantitative',
+            title: 'objects quarantined',
+            axis: { tickMinStep: 1, format: ',d' },
+          },
         },
       },
       {
         mark: { type: 'text', align: 'left', dx: 3, fontSize: 11 },
-        encoding: { y: { field: 'reason', type: 'nominal', sort: order }, x: { field: 'count', type: 'quantitative' }, text: { field: 'count', type: 'quantitative', format: ',' } },
+        encoding: {
+          y: { field: 'reason', type: 'nominal', sort: order },
+          x: { field: 'count', type: 'quantitative' },
+          text: { field: 'count', type: 'quantitative', format: ',' },
+        },
       },
     ],
   } as TopLevelSpec;
@@ -442,7 +506,12 @@ function ingestBreakdownChart(r: IngestResult): TopLevelSpec {
         mark: 'bar',
         encoding: {
           y: { field: 'outcome', type: 'nominal', sort: OUTCOMES, title: null },
-          x: { field: 'count', type: 'quantitative', title: `objects (of ${fmtInt(r.listed)} listed)`, axis: { tickMinStep: 1, format: ',d' } },
+          x: {
+            field: 'count',
+            type: 'quantitative',
+            title: `objects (of ${fmtInt(r.listed)} listed)`,
+            axis: { tickMinStep: 1, format: ',d' },
+          },
           color: {
             field: 'outcome',
             type: 'nominal',
@@ -453,13 +522,23 @@ function ingestBreakdownChart(r: IngestResult): TopLevelSpec {
       },
       {
         mark: { type: 'text', align: 'left', dx: 3, fontSize: 11 },
-        encoding: { y: { field: 'outcome', type: 'nominal', sort: OUTCOMES }, x: { field: 'count', type: 'quantitative' }, text: { field: 'count', type: 'quantitative', format: ',' } },
+        encoding: {
+          y: { field: 'outcome', type: 'nominal', sort: OUTCOMES },
+          x: { field: 'count', type: 'quantitative' },
+          text: { field: 'count', type: 'quantitative', format: ',' },
+        },
       },
     ],
   } as TopLevelSpec;
 }
 
-function lineChart(points: { step: number; value: number }[], title: string, color: string, format?: string, scaleType?: 'log'): TopLevelSpec {
+function lineChart(
+  points: { step: number; value: number }[],
+  title: string,
+  color: string,
+  format?: string,
+  scaleType?: 'log',
+): TopLevelSpec {
   return {
     width: 400,
     height: 200,
@@ -493,11 +572,22 @@ function accuracyChart(points: LabelFractionPoint[], runs: ClassificationRun[]):
     .filter((r) => r.protocol !== 'linear')
     .map((r) => {
       const pct = round(r.labelFraction * 100, 6);
-      return { init: r.init, seed: r.seed, x: pct * nudge[r.init], top1: r.top1, desc: `${r.init}, ${pct}% labels (${r.protocol}), seed ${r.seed}: top-1 ${r.top1.toFixed(2)}` };
+      return {
+        init: r.init,
+        seed: r.seed,
+        x: pct * nudge[r.init],
+        top1: r.top1,
+        desc: `${r.init}, ${pct}% labels (${r.protocol}), seed ${r.seed}: top-1 ${r.top1.toFixed(2)}`,
+      };
     });
   const description = { field: 'desc' };
   const percents = [...new Set(points.map((p) => p.labelPercent))];
-  const color = { field: 'init', type: 'nominal' as const, title: 'initialisation', scale: { domain: [...INITS], range: INITS.map((i) => INIT_COLOR[i]) } };
+  const color = {
+    field: 'init',
+    type: 'nominal' as const,
+    title: 'initialisation',
+    scale: { domain: [...INITS], range: INITS.map((i) => INIT_COLOR[i]) },
+  };
   const x = {
     field: 'x',
     type: 'quantitative' as const,
@@ -513,12 +603,23 @@ function accuracyChart(points: LabelFractionPoint[], runs: ClassificationRun[]):
       {
         data: { values: means },
         mark: { type: 'line', point: { filled: true, size: 45 }, strokeWidth: 2 },
-        encoding: { x, y: { field: 'mean', type: 'quantitative', title: 'test top-1 (%)', scale: { zero: false } }, color, description },
+        encoding: {
+          x,
+          y: { field: 'mean', type: 'quantitative', title: 'test top-1 (%)', scale: { zero: false } },
+          color,
+          description,
+        },
       },
       {
         data: { values: means },
         mark: { type: 'errorbar', ticks: { size: 8 }, thickness: 2 } as never,
-        encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'test top-1 (%)' }, y2: { field: 'hi' }, color, description },
+        encoding: {
+          x,
+          y: { field: 'lo', type: 'quantitative', title: 'test top-1 (%)' },
+          y2: { field: 'hi' },
+          color,
+          description,
+        },
       },
       {
         data: { values: seeds },
@@ -549,7 +650,15 @@ function curvePoints(runs: ClassificationRun[]): CurvePoint[] {
       const panel = PROTOCOL_LABEL[protocol];
       for (const r of group) {
         r.curve.forEach((top1, i) =>
-          out.push({ kind: 'seed', panel, init, line: `${init}/${r.seed}`, epoch: i + 1, top1, desc: `${protocol}, ${init}, seed ${r.seed}, epoch ${i + 1}: top-1 ${top1.toFixed(2)}` })
+          out.push({
+            kind: 'seed',
+            panel,
+            init,
+            line: `${init}/${r.seed}`,
+            epoch: i + 1,
+            top1,
+            desc: `${protocol}, ${init}, seed ${r.seed}, epoch ${i + 1}: top-1 ${top1.toFixed(2)}`,
+          }),
         );
       }
       // The mean at an epoch is over the seeds that reached it (all of them in a finished evaluation).
@@ -557,7 +666,15 @@ function curvePoints(runs: ClassificationRun[]): CurvePoint[] {
       for (let e = 0; e < epochs; e++) {
         const values = group.map((r) => r.curve[e]).filter((v): v is number => v !== undefined);
         const s = seedStat(values);
-        out.push({ kind: 'mean', panel, init, line: `${init}/mean`, epoch: e + 1, top1: s.mean, desc: `${protocol}, ${init}, epoch ${e + 1}: top-1 ${fmtStat(s)} over ${values.length} seed(s)` });
+        out.push({
+          kind: 'mean',
+          panel,
+          init,
+          line: `${init}/mean`,
+          epoch: e + 1,
+          top1: s.mean,
+          desc: `${protocol}, ${init}, epoch ${e + 1}: top-1 ${fmtStat(s)} over ${values.length} seed(s)`,
+        });
       }
     }
   }
@@ -567,7 +684,12 @@ function curvePoints(runs: ClassificationRun[]): CurvePoint[] {
 /** Test top-1 after every epoch, one panel per protocol: each seed faint, the mean over seeds bold. */
 function curveChart(points: CurvePoint[]): TopLevelSpec {
   const panels = PROTOCOLS.map((p) => PROTOCOL_LABEL[p]).filter((label) => points.some((pt) => pt.panel === label));
-  const color = { field: 'init', type: 'nominal' as const, title: 'initialisation', scale: { domain: [...INITS], range: INITS.map((i) => INIT_COLOR[i]) } };
+  const color = {
+    field: 'init',
+    type: 'nominal' as const,
+    title: 'initialisation',
+    scale: { domain: [...INITS], range: INITS.map((i) => INIT_COLOR[i]) },
+  };
   const x = { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1, format: 'd' } };
   const y = { field: 'top1', type: 'quantitative' as const, title: 'test top-1 (%)', scale: { zero: false } };
   return {
@@ -637,7 +759,9 @@ function notRun(what: string, why?: string): string {
 
 function table(head: string[], rows: string[][], numeric: boolean[] = []): string {
   const th = head.map((h, i) => `<th${numeric[i] ? ' class="num"' : ''}>${h}</th>`).join('');
-  const body = rows.map((r) => `<tr>${r.map((c, i) => `<td${numeric[i] ? ' class="num"' : ''}>${c}</td>`).join('')}</tr>`).join('\n');
+  const body = rows
+    .map((r) => `<tr>${r.map((c, i) => `<td${numeric[i] ? ' class="num"' : ''}>${c}</td>`).join('')}</tr>`)
+    .join('\n');
   return `<table><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
@@ -680,16 +804,24 @@ function lineageSteps(d: ReportData): LineageStep[] {
   const prefixes = d.config?.ingest.prefixes;
   const ev = p.evaluate;
   return [
-    { what: 'corpus', key: prefixes?.length ? prefixes.map((x) => `s3://${d.bucket}/${x}`).join(', ') : undefined, detail: p.ingest ? `${fmtInt(p.ingest.listed)} objects listed` : '' },
+    {
+      what: 'corpus',
+      key: prefixes?.length ? prefixes.map((x) => `s3://${d.bucket}/${x}`).join(', ') : undefined,
+      detail: p.ingest ? `${fmtInt(p.ingest.listed)} objects listed` : '',
+    },
     {
       what: 'ingest manifest',
       key: d.lineage?.ingestSummaryKey ?? p.ingest?.summaryKey,
-      detail: p.ingest ? `${fmtInt(p.ingest.accepted)} accepted in ${fmtInt(p.ingest.manifestShards)} manifest shard(s)` : '',
+      detail: p.ingest
+        ? `${fmtInt(p.ingest.accepted)} accepted in ${fmtInt(p.ingest.manifestShards)} manifest shard(s)`
+        : '',
     },
     {
       what: 'canonical shards',
       key: d.lineage?.datasetKey ?? p.preprocess?.datasetKey,
-      detail: p.preprocess ? `${fmtInt(p.preprocess.images)} images in ${fmtInt(p.preprocess.parts)} tar part(s) from ${fmtInt(p.preprocess.shards)} shard(s)` : '',
+      detail: p.preprocess
+        ? `${fmtInt(p.preprocess.images)} images in ${fmtInt(p.preprocess.parts)} tar part(s) from ${fmtInt(p.preprocess.shards)} shard(s)`
+        : '',
     },
     {
       what: 'checkpoint',
@@ -703,7 +835,11 @@ function lineageSteps(d: ReportData): LineageStep[] {
       key: d.lineage?.evaluationKey ?? ev?.resultKey,
       detail: ev ? `evaluated checkpoint ${ev.checkpointKey}` : '',
     },
-    { what: 'report', key: `${evaluateKeys.report(p.runName)}index.html`, detail: 'this page (and report.json beside it)' },
+    {
+      what: 'report',
+      key: `${evaluateKeys.report(p.runName)}index.html`,
+      detail: 'this page (and report.json beside it)',
+    },
   ];
 }
 
@@ -761,12 +897,20 @@ async function stagesSection(d: ReportData, x: Derived): Promise<string> {
   });
   const charts: string[] = [];
   const timing = x.runStart !== undefined ? stageChart(d.timings, x.runStart) : undefined;
-  charts.push(timing ? await figure('stage-timings', 'Stage timings: each bar spans a stage from start to finish.', timing) : notRun('stage timings', 'no stage started'));
+  charts.push(
+    timing
+      ? await figure('stage-timings', 'Stage timings: each bar spans a stage from start to finish.', timing)
+      : notRun('stage timings', 'no stage started'),
+  );
   const cache = cacheChart(d.cacheHits);
   charts.push(
     cache
-      ? await figure('cache-hits', 'Cache hits: work units reused from earlier attempts or runs (idempotent outputs) vs computed in this run.', cache)
-      : notRun('cache hits', 'no stage reported its work units')
+      ? await figure(
+          'cache-hits',
+          'Cache hits: work units reused from earlier attempts or runs (idempotent outputs) vs computed in this run.',
+          cache,
+        )
+      : notRun('cache hits', 'no stage reported its work units'),
   );
   return `<section id="stages"><h2>Pipeline stages</h2>
 <div class="charts">${charts.join('\n')}</div>
@@ -790,14 +934,22 @@ async function ingestSection(d: ReportData): Promise<string> {
       ['manifest shards', fmtInt(r.manifestShards)],
       ['coordinator runs', fmtInt(r.coordinatorRuns)],
     ],
-    [false, true]
+    [false, true],
   );
   const reasonTable = reasons.length
-    ? table(['quarantine reason', 'objects'], reasons.map(([k, v]) => [`<code>${esc(k)}</code>`, fmtInt(v)]), [false, true])
+    ? table(
+        ['quarantine reason', 'objects'],
+        reasons.map(([k, v]) => [`<code>${esc(k)}</code>`, fmtInt(v)]),
+        [false, true],
+      )
     : '<p class="note">no object was quarantined</p>';
   const qc = quarantineChart(r.quarantineByReason);
   const charts = [
-    await figure('ingest-outcome', 'Every listed object is accepted, quarantined or unchanged since the previous ingest.', ingestBreakdownChart(r)),
+    await figure(
+      'ingest-outcome',
+      'Every listed object is accepted, quarantined or unchanged since the previous ingest.',
+      ingestBreakdownChart(r),
+    ),
     qc ? await figure('quarantine-reasons', 'Quarantined objects by reason.', qc) : '',
   ];
   return `<section id="ingest"><h2>Ingest</h2>
@@ -810,7 +962,9 @@ async function ingestSection(d: ReportData): Promise<string> {
 function preprocessSection(d: ReportData): string {
   const r = d.pipeline.preprocess;
   if (!r) return `<section id="preprocess"><h2>Preprocess</h2>${notRun('preprocess')}</section>`;
-  const short = d.config ? ` Canonical images: shorter side ${d.config.preprocess.shortSide} px, JPEG quality ${d.config.preprocess.jpegQuality}.` : '';
+  const short = d.config
+    ? ` Canonical images: shorter side ${d.config.preprocess.shortSide} px, JPEG quality ${d.config.preprocess.jpegQuality}.`
+    : '';
   return `<section id="preprocess"><h2>Preprocess</h2>
 <p>Reconciled: ${r.reconciled ? '<span class="ok">yes</span>' : '<span class="bad">NO</span>'} (manifest entries = images + quarantined).${esc(short)} Dataset: <code>${esc(r.datasetKey)}</code></p>
 ${table(
@@ -824,7 +978,7 @@ ${table(
     ['manifest shards', `${fmtInt(r.shards)} (${fmtInt(r.cachedShards)} reused)`],
     ['coordinator runs', fmtInt(r.coordinatorRuns)],
   ],
-  [false, true]
+  [false, true],
 )}
 </section>`;
 }
@@ -836,14 +990,37 @@ async function pretrainSection(d: ReportData, x: Derived): Promise<string> {
   const charts: string[] = [];
   const loss = pts.filter((p) => Number.isFinite(p.loss)).map((p) => ({ step: p.step, value: p.loss }));
   const lr = pts.filter((p) => Number.isFinite(p.lr)).map((p) => ({ step: p.step, value: p.lr }));
-  const tput = pts.filter((p) => p.imagesPerSec !== undefined && Number.isFinite(p.imagesPerSec)).map((p) => ({ step: p.step, value: p.imagesPerSec as number }));
-  const why = r.cached ? 'already trained: the checkpoint was reused, nothing was trained in this run' : 'no training segment was recorded';
-  charts.push(loss.length ? await figure('loss', 'SwAV loss at the end of each training segment.', lineChart(loss, 'SwAV loss', '#4c78a8')) : notRun('loss curve', why));
-  charts.push(lr.length ? await figure('lr', 'Learning rate (scheduled) at each segment end.', lineChart(lr, 'learning rate', '#8e44ad', '.3~g')) : notRun('learning-rate curve', why));
-  if (tput.length) charts.push(await figure('throughput', 'Training throughput per segment (images per second of compute).', lineChart(tput, 'images / s', '#54a24b', ',.0f')));
+  const tput = pts
+    .filter((p) => p.imagesPerSec !== undefined && Number.isFinite(p.imagesPerSec))
+    .map((p) => ({ step: p.step, value: p.imagesPerSec as number }));
+  const why = r.cached
+    ? 'already trained: the checkpoint was reused, nothing was trained in this run'
+    : 'no training segment was recorded';
+  charts.push(
+    loss.length
+      ? await figure('loss', 'SwAV loss at the end of each training segment.', lineChart(loss, 'SwAV loss', '#4c78a8'))
+      : notRun('loss curve', why),
+  );
+  charts.push(
+    lr.length
+      ? await figure(
+          'lr',
+          'Learning rate (scheduled) at each segment end.',
+          lineChart(lr, 'learning rate', '#8e44ad', '.3~g'),
+        )
+      : notRun('learning-rate curve', why),
+  );
+  if (tput.length)
+    charts.push(
+      await figure(
+        'throughput',
+        'Training throughput per segment (images per second of compute).',
+        lineChart(tput, 'images / s', '#54a24b', ',.0f'),
+      ),
+    );
   else if (x.avgImagesPerSec !== undefined)
     charts.push(
-      `<p class="not-run">throughput per segment not recorded; average ${esc(x.avgImagesPerSec.toFixed(1))} images/s (${fmtInt(r.steps)} steps × batch ${fmtInt(d.config?.train.batchSize ?? 0)} ÷ ${esc(r.computeSeconds.toFixed(1))} s of compute)</p>`
+      `<p class="not-run">throughput per segment not recorded; average ${esc(x.avgImagesPerSec.toFixed(1))} images/s (${fmtInt(r.steps)} steps × batch ${fmtInt(d.config?.train.batchSize ?? 0)} ÷ ${esc(r.computeSeconds.toFixed(1))} s of compute)</p>`,
     );
   else charts.push(notRun('throughput', why));
   const rows: string[][] = [
@@ -857,7 +1034,11 @@ async function pretrainSection(d: ReportData, x: Derived): Promise<string> {
   ];
   if (d.config) {
     const c = d.config;
-    rows.push(['batch size', fmtInt(c.train.batchSize)], ['base LR → final LR', esc(`${c.optim.baseLr} → ${c.optim.finalLr}`)], ['prototypes', fmtInt(c.swav.prototypes)]);
+    rows.push(
+      ['batch size', fmtInt(c.train.batchSize)],
+      ['base LR → final LR', esc(`${c.optim.baseLr} → ${c.optim.finalLr}`)],
+      ['prototypes', fmtInt(c.swav.prototypes)],
+    );
   }
   return `<section id="pretrain"><h2>Pretraining</h2>
 <div class="charts">${charts.join('\n')}
@@ -870,7 +1051,12 @@ async function evaluationSection(d: ReportData, x: Derived): Promise<string> {
   const ev = d.pipeline.evaluate;
   if (!ev) {
     const status = d.timings.find((t) => t.stage === 'evaluate')?.status;
-    const why = status === 'not-built' ? 'the evaluation stage is not built yet' : status === 'failed' ? 'the evaluation stage failed' : undefined;
+    const why =
+      status === 'not-built'
+        ? 'the evaluation stage is not built yet'
+        : status === 'failed'
+          ? 'the evaluation stage failed'
+          : undefined;
     return `<section id="evaluation"><h2>Evaluation</h2>
 <h3>Accuracy vs label fraction</h3>${notRun('accuracy vs label fraction', why)}
 <h3>Accuracy per epoch</h3>${notRun('per-epoch accuracy curves', why)}
@@ -883,7 +1069,7 @@ async function evaluationSection(d: ReportData, x: Derived): Promise<string> {
     ? await figure(
         'accuracy-vs-labels',
         `Test top-1 vs fraction of training labels: mean ± std over seeds (bars), single seeds (circles). Pretrained (SwAV) vs random init.`,
-        accuracyChart(x.labelPoints, ev.classification)
+        accuracyChart(x.labelPoints, ev.classification),
       )
     : notRun('accuracy vs label fraction', 'no fine-tune or low-shot run');
   const curves = curvePoints(ev.classification);
@@ -891,12 +1077,21 @@ async function evaluationSection(d: ReportData, x: Derived): Promise<string> {
     ? await figure(
         'accuracy-curves',
         'Test top-1 after each training epoch, per protocol: mean over seeds (bold, with points) and each seed (faint). Pretrained (SwAV) vs random init.',
-        curveChart(curves)
+        curveChart(curves),
       )
     : notRun('per-epoch accuracy curves', 'no classification run recorded a curve');
   const classTable = x.classification.length
     ? table(
-        ['protocol', 'labels', 'epochs', 'pretrained top-1 (%)', 'scratch top-1 (%)', 'Δ (points)', 'pretrained per seed', 'scratch per seed'],
+        [
+          'protocol',
+          'labels',
+          'epochs',
+          'pretrained top-1 (%)',
+          'scratch top-1 (%)',
+          'Δ (points)',
+          'pretrained per seed',
+          'scratch per seed',
+        ],
         x.classification.map((r) => [
           esc(PROTOCOL_LABEL[r.protocol] ?? r.protocol),
           `${esc(round(r.labelFraction * 100, 4))}%`,
@@ -907,14 +1102,19 @@ async function evaluationSection(d: ReportData, x: Derived): Promise<string> {
           esc(r.pretrained?.values.map((v) => v.toFixed(2)).join(', ') ?? '—'),
           esc(r.scratch?.values.map((v) => v.toFixed(2)).join(', ') ?? '—'),
         ]),
-        [false, true, true, true, true, true, false, false]
+        [false, true, true, true, true, true, false, false],
       )
     : notRun('classification protocols');
   const det = x.detection.length
     ? table(
         ['initialisation', 'seeds', 'epochs', ...DETECTION_METRICS.map((m) => esc(m))],
-        x.detection.map((r) => [esc(r.init), fmtInt(r.seeds), fmtInt(r.epochs), ...DETECTION_METRICS.map((m) => esc(fmtStat(r.metrics[m], 100, 1)))]),
-        [false, true, true, true, true, true, true, true, true]
+        x.detection.map((r) => [
+          esc(r.init),
+          fmtInt(r.seeds),
+          fmtInt(r.epochs),
+          ...DETECTION_METRICS.map((m) => esc(fmtStat(r.metrics[m], 100, 1))),
+        ]),
+        [false, true, true, true, true, true, true, true, true],
       ) + '<p class="note">COCO box AP in points (pycocotools value × 100), mean ± std over seeds.</p>'
     : notRun('detection');
   return `<section id="evaluation"><h2>Evaluation</h2>
@@ -933,9 +1133,15 @@ ${det}
 function lineageSection(d: ReportData, x: Derived): string {
   const ev = d.pipeline.evaluate;
   const ck = d.pipeline.pretrain?.checkpoint.key;
-  const consistent = ev && ck ? (ev.checkpointKey === ck ? '<span class="ok">evaluation used this run’s checkpoint</span>' : `<span class="bad">evaluation used a different checkpoint (${esc(ev.checkpointKey)})</span>`) : '';
+  const consistent =
+    ev && ck
+      ? ev.checkpointKey === ck
+        ? '<span class="ok">evaluation used this run’s checkpoint</span>'
+        : `<span class="bad">evaluation used a different checkpoint (${esc(ev.checkpointKey)})</span>`
+      : '';
   const items = x.lineage.map(
-    (s) => `<li><span class="what">${esc(s.what)}</span> ${s.key ? `<span class="key">${esc(s.key)}</span>` : '<span class="note">not run</span>'}${s.detail ? `<br><span class="note">${esc(s.detail)}</span>` : ''}</li>`
+    (s) =>
+      `<li><span class="what">${esc(s.what)}</span> ${s.key ? `<span class="key">${esc(s.key)}</span>` : '<span class="note">not run</span>'}${s.detail ? `<br><span class="note">${esc(s.detail)}</span>` : ''}</li>`,
   );
   return `<section id="lineage"><h2>Lineage</h2>
 <p>config sha256 <code>${esc(d.configHash)}</code> · backend <code>${esc(d.backend)}</code> · bucket <code>${esc(d.bucket)}</code>${consistent ? ` · ${consistent}` : ''}</p>
@@ -944,7 +1150,9 @@ function lineageSection(d: ReportData, x: Derived): string {
 }
 
 function configSection(d: ReportData): string {
-  const body = d.config ? `<pre>${esc(JSON.stringify(d.config, null, 2))}</pre>` : '<p class="note">config not available</p>';
+  const body = d.config
+    ? `<pre>${esc(JSON.stringify(d.config, null, 2))}</pre>`
+    : '<p class="note">config not available</p>';
   return `<section id="config"><h2>Config</h2><details><summary>resolved config (sha256 <code>${esc(d.configHash.slice(0, 16))}…</code>)</summary>${body}</details></section>`;
 }
 
@@ -964,7 +1172,12 @@ function reportJson(d: ReportData, x: Derived): unknown {
     preprocess: p.preprocess ?? null,
     pretrain: p.pretrain ? { ...p.pretrain, curve: x.training, averageImagesPerSec: x.avgImagesPerSec ?? null } : null,
     evaluation: p.evaluate
-      ? { classification: x.classification, accuracyVsLabelFraction: x.labelPoints, detection: x.detection, result: p.evaluate }
+      ? {
+          classification: x.classification,
+          accuracyVsLabelFraction: x.labelPoints,
+          detection: x.detection,
+          result: p.evaluate,
+        }
       : null,
     lineage: x.lineage,
     config: d.config ?? null,
@@ -989,7 +1202,9 @@ export async function buildReport(data: ReportData): Promise<{ html: string; jso
     lineageSection(data, x),
     configSection(data),
   ];
-  const nav = ['summary', 'stages', 'ingest', 'preprocess', 'pretrain', 'evaluation', 'lineage', 'config'].map((id) => `<a href="#${id}">${id}</a>`).join(' · ');
+  const nav = ['summary', 'stages', 'ingest', 'preprocess', 'pretrain', 'evaluation', 'lineage', 'config']
+    .map((id) => `<a href="#${id}">${id}</a>`)
+    .join(' · ');
   const html = `<!DOCTYPE html>
 <html lang="en">
 <head>

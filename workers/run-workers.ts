@@ -3,7 +3,14 @@
  * production runs one queue per host class). Shutdown on SIGINT/SIGTERM waits a grace period so long
  * activities can commit a checkpoint.
  */
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type LogLevel,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities, stopTrainingChildren } from '../activities';
 import type { TaskQueueName } from '../contracts/task-queues';
@@ -23,7 +30,7 @@ export interface WorkerSetOptions {
 let runtimeInstalled = false;
 
 export async function createWorkers(
-  opts: WorkerSetOptions
+  opts: WorkerSetOptions,
 ): Promise<{ workers: Worker[]; connection: NativeConnection; clientConnection: Connection }> {
   const settings = opts.settings ?? loadServiceSettings();
   if (!runtimeInstalled) {

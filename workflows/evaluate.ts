@@ -11,7 +11,14 @@ import type { DetectionJob } from '../activities/detection/types';
 import type { EvaluateActivities } from '../activities/evaluate/activities';
 import type { ClassificationJob } from '../activities/evaluate/jobs';
 import { ErrorType } from '../contracts/errors';
-import type { ClassificationProtocol, ClassificationRun, DetectionRun, EvaluationInput, EvaluationResult, Initialisation } from '../contracts/evaluate';
+import type {
+  ClassificationProtocol,
+  ClassificationRun,
+  DetectionRun,
+  EvaluationInput,
+  EvaluationResult,
+  Initialisation,
+} from '../contracts/evaluate';
 import { siblingQueues } from '../contracts/task-queues';
 
 /** What `evaluateProgress` answers. */
@@ -31,7 +38,14 @@ export interface EvaluateProgress {
 
 export const evaluateProgressQuery = defineQuery<EvaluateProgress>('evaluateProgress');
 
-const EVAL_NON_RETRYABLE = [ErrorType.InvalidConfig, ErrorType.InvalidInput, ErrorType.DatasetMissing, ErrorType.NonFiniteLoss, ErrorType.IncompatibleCheckpoint, ErrorType.CheckpointMissing];
+const EVAL_NON_RETRYABLE = [
+  ErrorType.InvalidConfig,
+  ErrorType.InvalidInput,
+  ErrorType.DatasetMissing,
+  ErrorType.NonFiniteLoss,
+  ErrorType.IncompatibleCheckpoint,
+  ErrorType.CheckpointMissing,
+];
 
 function ioActivities() {
   return proxyActivities<EvaluateActivities & DetectionActivities>({
@@ -49,7 +63,13 @@ function gpuActivities(id: string) {
     activityId: id,
     startToCloseTimeout: '24h',
     heartbeatTimeout: '2m', // the parent process heartbeats every 5 s (and per epoch): a dead worker shows within 2 min
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10, nonRetryableErrorTypes: EVAL_NON_RETRYABLE },
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      maximumAttempts: 10,
+      nonRetryableErrorTypes: EVAL_NON_RETRYABLE,
+    },
   });
 }
 
@@ -57,7 +77,9 @@ function gpuActivities(id: string) {
  * The low-shot protocol each configured label fraction runs as: the nearer (log scale) of 1% and 10%; the first
  * fraction per protocol wins; fractions of 1 or more are no low-shot run.
  */
-export function lowShotPlan(fractions: readonly number[]): { protocol: 'lowshot-1' | 'lowshot-10'; fraction: number }[] {
+export function lowShotPlan(
+  fractions: readonly number[],
+): { protocol: 'lowshot-1' | 'lowshot-10'; fraction: number }[] {
   const out: { protocol: 'lowshot-1' | 'lowshot-10'; fraction: number }[] = [];
   for (const f of fractions) {
     if (!(f > 0 && f < 1)) continue;
@@ -68,8 +90,14 @@ export function lowShotPlan(fractions: readonly number[]): { protocol: 'lowshot-
 }
 
 /** Every (protocol, fraction) of an evaluation, in run order. */
-export function classificationPlan(input: Pick<EvaluationInput, 'labelFractions'>): { protocol: ClassificationProtocol; fraction: number }[] {
-  return [{ protocol: 'linear', fraction: 1 }, { protocol: 'finetune', fraction: 1 }, ...lowShotPlan(input.labelFractions)];
+export function classificationPlan(
+  input: Pick<EvaluationInput, 'labelFractions'>,
+): { protocol: ClassificationProtocol; fraction: number }[] {
+  return [
+    { protocol: 'linear', fraction: 1 },
+    { protocol: 'finetune', fraction: 1 },
+    ...lowShotPlan(input.labelFractions),
+  ];
 }
 
 export const INITIALISATIONS: Initialisation[] = ['pretrained', 'scratch'];
@@ -87,10 +115,15 @@ export async function evaluateWorkflow(input: EvaluationInput): Promise<Evaluati
   setHandler(evaluateProgressQuery, () => progress);
   const io = ioActivities();
 
-  const data = await io.prepareEvalData({ bucket: input.bucket, shortSide: input.shortSide ?? 256, jpegQuality: input.jpegQuality ?? 90 });
+  const data = await io.prepareEvalData({
+    bucket: input.bucket,
+    shortSide: input.shortSide ?? 256,
+    jpegQuality: input.jpegQuality ?? 90,
+  });
   const subsets = new Map<string, string>();
   for (const { fraction } of plan.filter((p) => p.fraction < 1)) {
-    for (const seed of input.seeds) subsets.set(`${fraction}/${seed}`, (await io.buildLabelSubset({ bucket: input.bucket, fraction, seed })).key);
+    for (const seed of input.seeds)
+      subsets.set(`${fraction}/${seed}`, (await io.buildLabelSubset({ bucket: input.bucket, fraction, seed })).key);
   }
 
   const runs: ClassificationRun[] = [];
@@ -124,14 +157,24 @@ export async function evaluateWorkflow(input: EvaluationInput): Promise<Evaluati
   }
   const detection = input.detection ? await runDetectionBenchmark(input, input.detection, progress) : [];
   delete progress.current;
-  return io.summarizeEvaluation({ runName: input.runName, bucket: input.bucket, checkpointKey: input.checkpoint.key, runs, detection });
+  return io.summarizeEvaluation({
+    runName: input.runName,
+    bucket: input.bucket,
+    checkpointKey: input.checkpoint.key,
+    runs,
+    detection,
+  });
 }
 
 /**
  * The detection benchmark: build (or find) the dataset, then one detector per initialisation and seed. The
  * dataset's name is a hash of its options, so every evaluation with the same settings shares one copy.
  */
-async function runDetectionBenchmark(input: EvaluationInput, settings: NonNullable<EvaluationInput['detection']>, progress: EvaluateProgress): Promise<DetectionRun[]> {
+async function runDetectionBenchmark(
+  input: EvaluationInput,
+  settings: NonNullable<EvaluationInput['detection']>,
+  progress: EvaluateProgress,
+): Promise<DetectionRun[]> {
   progress.current = 'detection/dataset';
   const manifest = await ioActivities().buildDetectionDataset({
     bucket: input.bucket,

@@ -40,16 +40,16 @@ export const ingestProgressQuery = defineQuery<IngestProgress>('ingestProgress')
 
 const ioActivities = (heartbeatTimeoutSeconds: number) =>
   proxyActivities<IngestActivities>({
-  taskQueue: siblingQueues(workflowInfo().taskQueue).io,
-  startToCloseTimeout: '6h',
-  heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
-  retry: {
-    initialInterval: '2s',
-    backoffCoefficient: 2,
-    maximumInterval: '1m',
-    maximumAttempts: 30,
-    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'CountsDoNotReconcile'],
-  },
+    taskQueue: siblingQueues(workflowInfo().taskQueue).io,
+    startToCloseTimeout: '6h',
+    heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      maximumAttempts: 30,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'CountsDoNotReconcile'],
+    },
   });
 
 /** One partition: a child workflow so each partition is visible (and retryable) on its own in the UI. */
@@ -97,7 +97,12 @@ export async function ingestWorkflow(input: IngestInput): Promise<IngestResult> 
       if (index - bufferStart >= rangeBuffer.length) {
         // Ranges come from the plan in S3 a window at a time: a billion-object plan never enters history whole.
         bufferStart = index;
-        rangeBuffer = await io.readPlanSlice({ bucket: cfg.bucket, planKey: state.plan.planKey, from: index, count: cfg.maxParallelPartitions * 4 });
+        rangeBuffer = await io.readPlanSlice({
+          bucket: cfg.bucket,
+          planKey: state.plan.planKey,
+          from: index,
+          count: cfg.maxParallelPartitions * 4,
+        });
       }
       const range = rangeBuffer[index - bufferStart] as KeyRange;
       const childInput: PartitionInput = {
@@ -116,7 +121,7 @@ export async function ingestWorkflow(input: IngestInput): Promise<IngestResult> 
           workflowId: `${parentId}/partition-${String(index).padStart(5, '0')}`,
           args: [childInput],
           parentClosePolicy: ParentClosePolicy.TERMINATE,
-        }).then((result) => ({ index, result }))
+        }).then((result) => ({ index, result })),
       );
       state.nextPartition++;
       startedThisRun++;

@@ -4,7 +4,14 @@
  */
 import { defineQuery, executeChild, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { IngestResult } from '../contracts/ingest';
-import { STAGES, workflowIds, type PipelineInput, type PipelineProgress, type PipelineResult, type StageName } from '../contracts/pipeline';
+import {
+  STAGES,
+  workflowIds,
+  type PipelineInput,
+  type PipelineProgress,
+  type PipelineResult,
+  type StageName,
+} from '../contracts/pipeline';
 import { SEER_RUN, SEER_STAGE } from '../contracts/search-attributes';
 import { evaluateWorkflow } from './evaluate';
 import { ingestWorkflow } from './ingest';
@@ -29,7 +36,11 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
 
   const enter = (stage: StageName) => {
     progress.stage = stage;
-    progress.stages[stage] = { status: 'running', startedAt: Date.now(), workflowId: workflowIds.stage(runName, stage) };
+    progress.stages[stage] = {
+      status: 'running',
+      startedAt: Date.now(),
+      workflowId: workflowIds.stage(runName, stage),
+    };
     upsertSearchAttributes([
       { key: SEER_STAGE, value: stage },
       { key: SEER_RUN, value: runName },
@@ -53,7 +64,10 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
   };
 
   const ingest: IngestResult = await stage('ingest', () =>
-    executeChild(ingestWorkflow, { workflowId: workflowIds.stage(runName, 'ingest'), args: [{ runName, config: cfg.ingest }] })
+    executeChild(ingestWorkflow, {
+      workflowId: workflowIds.stage(runName, 'ingest'),
+      args: [{ runName, config: cfg.ingest }],
+    }),
   );
   const preprocess: PreprocessResult = await stage('preprocess', () =>
     executeChild(preprocessWorkflow, {
@@ -69,7 +83,7 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
           shardsPerRun: cfg.preprocess.shardsPerRun,
         },
       ],
-    })
+    }),
   );
   const pretrain: PretrainResult = await stage('pretrain', () =>
     executeChild(pretrainWorkflow, {
@@ -89,7 +103,7 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
           },
         },
       ],
-    })
+    }),
   );
   let evaluate: EvaluationResult | undefined;
   if (cfg.eval.enabled) {
@@ -97,7 +111,7 @@ export async function seerPipelineWorkflow(input: PipelineInput): Promise<Pipeli
       executeChild(evaluateWorkflow, {
         workflowId: workflowIds.stage(runName, 'evaluate'),
         args: [evaluationInputFor(cfg, runName, pretrain.checkpoint)],
-      })
+      }),
     );
   } else progress.stages.evaluate.status = 'not-built'; // disabled by config: reported like a stage that does not run
   progress.stage = 'done';

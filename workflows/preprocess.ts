@@ -2,7 +2,14 @@
  * Canonicalisation orchestration: one CPU activity per ingest manifest shard through a bounded window,
  * continue-as-new every `shardsPerRun` shards, then the dataset index.
  */
-import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import {
+  continueAsNew,
+  defineQuery,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+  type RetryPolicy,
+} from '@temporalio/workflow';
 import type { PreprocessActivities } from '../activities/preprocess/activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import type { CanonicalShardResult, PreprocessInput, PreprocessResult, PreprocessState } from '../contracts/preprocess';
@@ -19,12 +26,28 @@ export interface PreprocessProgress {
 
 export const preprocessProgressQuery = defineQuery<PreprocessProgress>('preprocessProgress');
 
-const retry: RetryPolicy = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'CountsDoNotReconcile'] };
+const retry: RetryPolicy = {
+  initialInterval: '2s',
+  backoffCoefficient: 2,
+  maximumInterval: '1m',
+  maximumAttempts: 20,
+  nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'CountsDoNotReconcile'],
+};
 function activities() {
   const q = siblingQueues(workflowInfo().taskQueue);
   return {
-    io: proxyActivities<PreprocessActivities>({ taskQueue: q.io, startToCloseTimeout: '1h', heartbeatTimeout: '2m', retry }),
-    cpu: proxyActivities<PreprocessActivities>({ taskQueue: q.cpu, startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry }),
+    io: proxyActivities<PreprocessActivities>({
+      taskQueue: q.io,
+      startToCloseTimeout: '1h',
+      heartbeatTimeout: '2m',
+      retry,
+    }),
+    cpu: proxyActivities<PreprocessActivities>({
+      taskQueue: q.cpu,
+      startToCloseTimeout: '4h',
+      heartbeatTimeout: '2m',
+      retry,
+    }),
   };
 }
 
@@ -57,18 +80,33 @@ export async function preprocessWorkflow(input: PreprocessInput): Promise<Prepro
   let bufferStart = state.next;
   let startedThisRun = 0;
   while (state.next < state.plan.shards || inFlight.size > 0) {
-    while (inFlight.size < input.maxParallelShards && state.next < state.plan.shards && startedThisRun < input.shardsPerRun) {
+    while (
+      inFlight.size < input.maxParallelShards &&
+      state.next < state.plan.shards &&
+      startedThisRun < input.shardsPerRun
+    ) {
       const i = state.next;
       if (i - bufferStart >= buffer.length) {
         bufferStart = i;
-        buffer = await io.readPreprocessSlice({ bucket: input.bucket, planKey: state.plan.planKey, from: i, count: input.maxParallelShards * 4 });
+        buffer = await io.readPreprocessSlice({
+          bucket: input.bucket,
+          planKey: state.plan.planKey,
+          from: i,
+          count: input.maxParallelShards * 4,
+        });
       }
       const item = buffer[i - bufferStart] as { manifestKey: string };
       inFlight.set(
         i,
         cpu
-          .canonicalizeShard({ bucket: input.bucket, manifestKey: item.manifestKey, fingerprint: state.plan.fingerprint, config: input.config, maxPixels: input.maxPixels })
-          .then((r) => ({ i, r }))
+          .canonicalizeShard({
+            bucket: input.bucket,
+            manifestKey: item.manifestKey,
+            fingerprint: state.plan.fingerprint,
+            config: input.config,
+            maxPixels: input.maxPixels,
+          })
+          .then((r) => ({ i, r })),
       );
       state.next++;
       startedThisRun++;

@@ -20,7 +20,13 @@ import {
 } from '@temporalio/workflow';
 import type { PretrainActivities } from '../activities/pretrain/activities';
 import { ErrorType } from '../contracts/errors';
-import type { CheckpointPointer, PretrainInput, PretrainProgress, PretrainResult, SegmentResult } from '../contracts/pretrain';
+import type {
+  CheckpointPointer,
+  PretrainInput,
+  PretrainProgress,
+  PretrainResult,
+  SegmentResult,
+} from '../contracts/pretrain';
 import { SEER_EPOCH } from '../contracts/search-attributes';
 import { siblingQueues } from '../contracts/task-queues';
 
@@ -30,7 +36,12 @@ export const resumeSignal = defineSignal('resume');
 export const checkpointCommittedSignal = defineSignal<[CheckpointPointer]>('checkpointCommitted');
 
 /** Non-retryable causes, listed where the retry policy is. */
-const PRETRAIN_NON_RETRYABLE = [ErrorType.InvalidConfig, ErrorType.DatasetMissing, ErrorType.NonFiniteLoss, ErrorType.IncompatibleCheckpoint];
+const PRETRAIN_NON_RETRYABLE = [
+  ErrorType.InvalidConfig,
+  ErrorType.DatasetMissing,
+  ErrorType.NonFiniteLoss,
+  ErrorType.IncompatibleCheckpoint,
+];
 
 function ioActivities() {
   return proxyActivities<PretrainActivities>({
@@ -46,7 +57,13 @@ function gpuActivities(heartbeatTimeoutSeconds: number) {
     startToCloseTimeout: '24h',
     heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, // the trainer checkpoints first
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: PRETRAIN_NON_RETRYABLE },
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      maximumAttempts: 20,
+      nonRetryableErrorTypes: PRETRAIN_NON_RETRYABLE,
+    },
   });
 }
 
@@ -103,7 +120,10 @@ export async function pretrainWorkflow(input: PretrainInput): Promise<PretrainRe
     await condition(() => !paused);
     if (segmentsThisRun >= SEGMENTS_PER_RUN || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof pretrainWorkflow>({ job, resume: { ...(pointer ? { pointer } : {}), segments, computeSeconds, history } });
+      await continueAsNew<typeof pretrainWorkflow>({
+        job,
+        resume: { ...(pointer ? { pointer } : {}), segments, computeSeconds, history },
+      });
     }
     const target = Math.min(totalSteps, (pointer?.step ?? 0) + job.train.segmentSteps);
     try {

@@ -5,7 +5,14 @@
  * records nothing, so the next one builds on the last good run; the failure is rethrown so that a schedule with
  * pauseOnFailure pauses.
  */
-import { ApplicationFailure, defineQuery, executeChild, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  defineQuery,
+  executeChild,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { ScheduleActivities } from '../activities/schedule/activities';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import { workflowIds, type PipelineInput } from '../contracts/pipeline';
@@ -26,7 +33,12 @@ function registryActivities() {
   return proxyActivities<ScheduleActivities>({
     taskQueue: siblingQueues(workflowInfo().taskQueue).io,
     startToCloseTimeout: '2m',
-    retry: { initialInterval: '2s', maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+    retry: {
+      initialInterval: '2s',
+      maximumInterval: '1m',
+      maximumAttempts: 20,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
   });
 }
 
@@ -37,16 +49,28 @@ export async function scheduledPipelineWorkflow(input: ScheduledPipelineInput): 
   const info = workflowInfo();
   const registry = registryActivities();
   if (!SCHEDULE_ID_PATTERN.test(input.scheduleId)) {
-    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `invalid schedule ID "${input.scheduleId}"`, nonRetryable: true });
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidInput,
+      message: `invalid schedule ID "${input.scheduleId}"`,
+      nonRetryable: true,
+    });
   }
   // Schedule-started IDs end in the scheduled time; a manual start (no suffix) falls back to its start time.
   const scheduledAt = scheduledTimeFromWorkflowId(info.workflowId) ?? info.startTime;
   const runName = scheduledRunName(input.scheduleId, scheduledAt);
   if (!RUN_NAME.test(runName)) {
-    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `derived run name "${runName}" is not a valid run name`, nonRetryable: true });
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidInput,
+      message: `derived run name "${runName}" is not a valid run name`,
+      nonRetryable: true,
+    });
   }
   const bucket = input.config.ingest.bucket;
-  const progress: ScheduledRunProgress = { runName, phase: 'lookup', pipelineWorkflowId: workflowIds.pipeline(runName) };
+  const progress: ScheduledRunProgress = {
+    runName,
+    phase: 'lookup',
+    pipelineWorkflowId: workflowIds.pipeline(runName),
+  };
   setHandler(scheduledProgressQuery, () => progress);
 
   try {
@@ -63,7 +87,10 @@ export async function scheduledPipelineWorkflow(input: ScheduledPipelineInput): 
     };
 
     progress.phase = 'pipeline';
-    const result = await executeChild(seerPipelineWorkflow, { workflowId: progress.pipelineWorkflowId, args: [pipelineInput] });
+    const result = await executeChild(seerPipelineWorkflow, {
+      workflowId: progress.pipelineWorkflowId,
+      args: [pipelineInput],
+    });
 
     progress.phase = 'record';
     const record: ScheduledRunRecord = {

@@ -9,7 +9,12 @@ import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import { ErrorType } from '../../contracts/errors';
-import { detectionKeys, writeDetectionDataset, type DetectionDatasetOptions, type DetectionManifest } from '../../datasets/detection/build-dataset';
+import {
+  detectionKeys,
+  writeDetectionDataset,
+  type DetectionDatasetOptions,
+  type DetectionManifest,
+} from '../../datasets/detection/build-dataset';
 import { FashionMnistMissingError } from '../../datasets/corpus/fashion-mnist';
 import { PhotosMissingError } from '../../datasets/corpus/photos';
 import { getJson } from '../../infra/s3';
@@ -29,7 +34,13 @@ export interface DetectionDeps {
 }
 
 /** Default location of the compiled trainer. */
-export const DETECTION_TRAINER_SCRIPT = path.join(PROJECT_ROOT, 'dist', 'activities', 'detection', 'trainer-process.js');
+export const DETECTION_TRAINER_SCRIPT = path.join(
+  PROJECT_ROOT,
+  'dist',
+  'activities',
+  'detection',
+  'trainer-process.js',
+);
 
 /** Options of {@link runDetectionProcess}. */
 export interface RunDetectionProcessOptions {
@@ -52,12 +63,20 @@ export interface RunDetectionProcessOptions {
  * ApplicationFailures of their type; a stop request ends in a CancelledFailure, a worker shutdown
  * (`stopTrainingChildren`) in the retryable `WorkerShutdown` after the current epoch is committed.
  */
-export function runDetectionProcess(job: DetectionJob, opts: RunDetectionProcessOptions = {}): Promise<DetectionRunResult> {
+export function runDetectionProcess(
+  job: DetectionJob,
+  opts: RunDetectionProcessOptions = {},
+): Promise<DetectionRunResult> {
   let committedEpoch = opts.resumeFrom?.epoch ?? 0;
   return superviseTrainerChild<DetectionRunResult, DetectionTrainerMessage>({
     script: opts.script ?? DETECTION_TRAINER_SCRIPT,
     label: 'detection trainer',
-    run: { type: 'run', job, attempt: opts.attempt ?? 1, ...(opts.resumeFrom ? { resumeFrom: opts.resumeFrom } : {}) } satisfies DetectionTrainerCommand,
+    run: {
+      type: 'run',
+      job,
+      attempt: opts.attempt ?? 1,
+      ...(opts.resumeFrom ? { resumeFrom: opts.resumeFrom } : {}),
+    } satisfies DetectionTrainerCommand,
     ...(opts.cancelled ? { cancelled: opts.cancelled } : {}),
     stopGraceMs: opts.stopGraceMs ?? 30_000,
     shutdown: opts.shutdown ?? workerShutdown,
@@ -71,7 +90,10 @@ export function runDetectionProcess(job: DetectionJob, opts: RunDetectionProcess
       const epoch = (msg?.type === 'stopped' ? msg.pointer?.epoch : undefined) ?? committedEpoch;
       return byCancel
         ? new CancelledFailure(`detection training stopped after epoch ${epoch}`)
-        : ApplicationFailure.retryable(`worker shutting down: detection committed epoch ${epoch}; the retry resumes after it`, WORKER_SHUTDOWN);
+        : ApplicationFailure.retryable(
+            `worker shutting down: detection committed epoch ${epoch}; the retry resumes after it`,
+            WORKER_SHUTDOWN,
+          );
     },
   });
 }
@@ -90,10 +112,13 @@ export function createDetectionActivities(deps: DetectionDeps) {
       const { bucket, ...opts } = input;
       heartbeat({ done: 0 });
       try {
-        const r = await writeDetectionDataset(deps.s3, bucket, opts, { onProgress: (done, total) => heartbeat({ done, total }) });
+        const r = await writeDetectionDataset(deps.s3, bucket, opts, {
+          onProgress: (done, total) => heartbeat({ done, total }),
+        });
         return r.manifest;
       } catch (err) {
-        if (err instanceof RangeError) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: err.message, nonRetryable: true });
+        if (err instanceof RangeError)
+          throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: err.message, nonRetryable: true });
         // Missing Debian data packages: a retry on this worker cannot help.
         if (err instanceof FashionMnistMissingError || err instanceof PhotosMissingError) {
           throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: err.message, nonRetryable: true });
@@ -119,7 +144,12 @@ export function createDetectionActivities(deps: DetectionDeps) {
       const info = activityInfo();
       const ctx = Context.current();
       const last = info.heartbeatDetails as DetectionHeartbeat | undefined;
-      let beat: DetectionHeartbeat = { phase: 'starting', epoch: last?.pointer?.epoch ?? 0, step: last?.pointer?.step ?? 0, ...(last?.pointer ? { pointer: last.pointer } : {}) };
+      let beat: DetectionHeartbeat = {
+        phase: 'starting',
+        epoch: last?.pointer?.epoch ?? 0,
+        step: last?.pointer?.step ?? 0,
+        ...(last?.pointer ? { pointer: last.pointer } : {}),
+      };
       heartbeat(beat);
       const keepAlive = setInterval(() => heartbeat(beat), 5000); // liveness while data loads or a checkpoint uploads
       try {
@@ -131,10 +161,24 @@ export function createDetectionActivities(deps: DetectionDeps) {
           cancelled: ctx.cancelled,
           onMessage: (msg) => {
             if (msg.type === 'progress') {
-              beat = { ...beat, phase: msg.phase, epoch: msg.epoch, step: msg.step, loss: msg.loss, lr: msg.lr, imagesPerSec: msg.imagesPerSec };
+              beat = {
+                ...beat,
+                phase: msg.phase,
+                epoch: msg.epoch,
+                step: msg.step,
+                loss: msg.loss,
+                lr: msg.lr,
+                imagesPerSec: msg.imagesPerSec,
+              };
               heartbeat(beat);
             } else if (msg.type === 'checkpoint') {
-              beat = { ...beat, phase: 'training', epoch: msg.pointer.epoch, step: msg.pointer.step, pointer: msg.pointer };
+              beat = {
+                ...beat,
+                phase: 'training',
+                epoch: msg.pointer.epoch,
+                step: msg.pointer.step,
+                pointer: msg.pointer,
+              };
               heartbeat(beat);
             }
           },

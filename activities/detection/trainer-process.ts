@@ -31,7 +31,15 @@ import {
 
 /** Messages from the trainer to its parent. */
 export type DetectionTrainerMessage =
-  | { type: 'progress'; epoch: number; step: number; loss: number; lr: number; imagesPerSec: number; phase: 'training' | 'evaluating' }
+  | {
+      type: 'progress';
+      epoch: number;
+      step: number;
+      loss: number;
+      lr: number;
+      imagesPerSec: number;
+      phase: 'training' | 'evaluating';
+    }
   | { type: 'checkpoint'; pointer: DetectionCheckpointPointer }
   | { type: 'done'; result: DetectionRunResult }
   | { type: 'stopped'; pointer?: DetectionCheckpointPointer }
@@ -65,7 +73,11 @@ function sha256Hex(bytes: Uint8Array | string): string {
  * Identity of a detection run's inputs (dataset content, init and its checkpoint, seed, model and training
  * settings): the run's S3 folder is named by it, so a changed input never resumes a stale checkpoint.
  */
-export function detectionFingerprint(job: DetectionJob, manifest: Pick<DetectionManifest, 'train' | 'test'>, settings: DetectionTrainSettings): string {
+export function detectionFingerprint(
+  job: DetectionJob,
+  manifest: Pick<DetectionManifest, 'train' | 'test'>,
+  settings: DetectionTrainSettings,
+): string {
   const relevant = {
     dataset: [manifest.train.sha256, manifest.test.sha256],
     init: job.init,
@@ -87,7 +99,13 @@ interface LoadedSplit {
   size: number;
 }
 
-async function loadSplit(s3: S3Client, bucket: string, prefix: string, split: 'train' | 'test', size: number): Promise<LoadedSplit> {
+async function loadSplit(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  split: 'train' | 'test',
+  size: number,
+): Promise<LoadedSplit> {
   const coco = await getJson<DetectionCoco>(s3, bucket, detectionKeys.instances(prefix, split));
   if (!coco) fail(ErrorType.DatasetMissing, `s3://${bucket}/${detectionKeys.instances(prefix, split)} not found`);
   const n = coco.images.length;
@@ -108,7 +126,11 @@ async function loadSplit(s3: S3Client, bucket: string, prefix: string, split: 't
       const bytes = await getBytes(s3, bucket, prefix + img.file_name);
       if (!bytes) fail(ErrorType.DatasetMissing, `image s3://${bucket}/${prefix}${img.file_name} not found`);
       const { data, info } = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-      if (info.width !== size || info.height !== size || info.channels !== 3) fail(ErrorType.DatasetMissing, `${img.file_name} is ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
+      if (info.width !== size || info.height !== size || info.channels !== 3)
+        fail(
+          ErrorType.DatasetMissing,
+          `${img.file_name} is ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`,
+        );
       rgb.set(data, i * px);
     }
   };
@@ -117,7 +139,15 @@ async function loadSplit(s3: S3Client, bucket: string, prefix: string, split: 't
 }
 
 /** Training batch `b` of epoch `epoch`: images in a seeded order, each mirrored with probability 1/2. */
-function makeBatch(d: LoadedSplit, order: Uint32Array, b: number, batch: number, seed: number, epoch: number, flip: boolean): { x: Float32Array; boxes: TrainBox[][] } {
+function makeBatch(
+  d: LoadedSplit,
+  order: Uint32Array,
+  b: number,
+  batch: number,
+  seed: number,
+  epoch: number,
+  flip: boolean,
+): { x: Float32Array; boxes: TrainBox[][] } {
   const S = d.size;
   const px = S * S * 3;
   const x = new Float32Array(batch * px);
@@ -140,7 +170,12 @@ function makeBatch(d: LoadedSplit, order: Uint32Array, b: number, batch: number,
         x[t + 2] = src[s + 2] as number;
       }
     }
-    boxes.push((d.boxes[i] ?? []).map((bx) => ({ label: bx.label, bbox: [S - (bx.bbox[0] ?? 0) - (bx.bbox[2] ?? 0), bx.bbox[1] ?? 0, bx.bbox[2] ?? 0, bx.bbox[3] ?? 0] })));
+    boxes.push(
+      (d.boxes[i] ?? []).map((bx) => ({
+        label: bx.label,
+        bbox: [S - (bx.bbox[0] ?? 0) - (bx.bbox[2] ?? 0), bx.bbox[1] ?? 0, bx.bbox[2] ?? 0, bx.bbox[3] ?? 0],
+      })),
+    );
   }
   return { x, boxes };
 }
@@ -156,10 +191,16 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
   const started = Date.now();
   const s3 = createS3Client(loadServiceSettings().s3);
   const prefix = job.datasetPrefix.endsWith('/') ? job.datasetPrefix : `${job.datasetPrefix}/`;
-  if (!Number.isInteger(job.epochs) || job.epochs < 1) fail(ErrorType.InvalidInput, `epochs must be a positive integer, got ${job.epochs}`);
-  if (job.init === 'pretrained' && !job.checkpoint) fail(ErrorType.InvalidInput, "init 'pretrained' needs a SwAV checkpoint");
+  if (!Number.isInteger(job.epochs) || job.epochs < 1)
+    fail(ErrorType.InvalidInput, `epochs must be a positive integer, got ${job.epochs}`);
+  if (job.init === 'pretrained' && !job.checkpoint)
+    fail(ErrorType.InvalidInput, "init 'pretrained' needs a SwAV checkpoint");
   const manifest = await getJson<DetectionManifest>(s3, job.bucket, detectionKeys.manifest(prefix));
-  if (!manifest) fail(ErrorType.DatasetMissing, `detection dataset s3://${job.bucket}/${detectionKeys.manifest(prefix)} not found; build it with \`seerflow detection build\``);
+  if (!manifest)
+    fail(
+      ErrorType.DatasetMissing,
+      `detection dataset s3://${job.bucket}/${detectionKeys.manifest(prefix)} not found; build it with \`seerflow detection build\``,
+    );
   const settings = resolveDetectionSettings(job);
   const fingerprint = detectionFingerprint(job, manifest, settings);
   const root = detectionRunKeys.root(prefix, job.init, job.seed, fingerprint);
@@ -172,28 +213,36 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
   }
 
   const size = manifest.options.size;
-  const [train, test] = await Promise.all([loadSplit(s3, job.bucket, prefix, 'train', size), loadSplit(s3, job.bucket, prefix, 'test', size)]);
+  const [train, test] = await Promise.all([
+    loadSplit(s3, job.bucket, prefix, 'train', size),
+    loadSplit(s3, job.bucket, prefix, 'test', size),
+  ]);
   const cats = train.coco.categories.map((c) => c.id).sort((a, b) => a - b);
-  if (cats.some((id, i) => id !== i + 1)) fail(ErrorType.InvalidInput, `category ids must be 1..${cats.length}, got ${cats.join(',')}`);
+  if (cats.some((id, i) => id !== i + 1))
+    fail(ErrorType.InvalidInput, `category ids must be 1..${cats.length}, got ${cats.join(',')}`);
   const nTrain = train.coco.images.length;
   const batch = Math.min(settings.batchSize, nTrain);
   if (batch < 2) fail(ErrorType.DatasetMissing, `${nTrain} training image(s): batch norm needs at least 2 per step`);
   const spe = Math.floor(nTrain / batch);
   const trainer = new DetectorTrainer(
     { regnet: job.regnet, numClasses: train.coco.categories.length, imageSize: size, headWidth: settings.headWidth },
-    { weightDecay: settings.weightDecay }
+    { weightDecay: settings.weightDecay },
   );
   const backend = `${trainer.info.name}${trainer.info.device ? `:${trainer.info.device}` : ''}`;
 
   // Resume: the newest checkpoint of this run (latest.json, or the pointer of a previous attempt's heartbeat).
   const latest = await getJson<DetectionLatestFile>(s3, job.bucket, detectionRunKeys.latest(root));
-  const candidates = [...(latest?.history ?? []), ...(hint && hint.key.startsWith(root) ? [hint] : [])].sort((a, b) => b.epoch - a.epoch);
+  const candidates = [...(latest?.history ?? []), ...(hint && hint.key.startsWith(root) ? [hint] : [])].sort(
+    (a, b) => b.epoch - a.epoch,
+  );
   let pointer: DetectionCheckpointPointer | undefined;
   let meta: CheckpointMeta = { epoch: 0, computeSeconds: 0, epochLoss: [], resumedFromEpoch: 0 };
   for (const c of candidates) {
     const bytes = await getBytes(s3, job.bucket, c.key);
     if (!bytes || sha256Hex(bytes) !== c.sha256) {
-      process.stderr.write(`detection trainer: skipping checkpoint ${c.key} (${bytes ? 'checksum mismatch' : 'missing'})\n`);
+      process.stderr.write(
+        `detection trainer: skipping checkpoint ${c.key} (${bytes ? 'checksum mismatch' : 'missing'})\n`,
+      );
       continue;
     }
     try {
@@ -209,8 +258,10 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
     trainer.model.init(job.seed);
     if (job.init === 'pretrained' && job.checkpoint) {
       const bytes = await getBytes(s3, job.bucket, job.checkpoint.key);
-      if (!bytes) fail(ErrorType.CheckpointMissing, `SwAV checkpoint s3://${job.bucket}/${job.checkpoint.key} not found`);
-      if (sha256Hex(bytes) !== job.checkpoint.sha256) fail(ErrorType.IncompatibleCheckpoint, `SwAV checkpoint ${job.checkpoint.key}: checksum mismatch`);
+      if (!bytes)
+        fail(ErrorType.CheckpointMissing, `SwAV checkpoint s3://${job.bucket}/${job.checkpoint.key} not found`);
+      if (sha256Hex(bytes) !== job.checkpoint.sha256)
+        fail(ErrorType.IncompatibleCheckpoint, `SwAV checkpoint ${job.checkpoint.key}: checksum mismatch`);
       try {
         trainer.model.loadTrunkFromSwavState(bytes);
       } catch (err) {
@@ -219,9 +270,20 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
     }
   }
   const startEpoch = pointer?.epoch ?? 0;
-  if (trainer.stepCount !== startEpoch * spe) fail(ErrorType.IncompatibleCheckpoint, `checkpoint step ${trainer.stepCount} does not match epoch ${startEpoch} x ${spe} steps`);
+  if (trainer.stepCount !== startEpoch * spe)
+    fail(
+      ErrorType.IncompatibleCheckpoint,
+      `checkpoint step ${trainer.stepCount} does not match epoch ${startEpoch} x ${spe} steps`,
+    );
 
-  const lrOpts = { baseLr: settings.lr, finalLr: settings.finalLr, startWarmupLr: 0, warmupEpochs: settings.warmupEpochs, epochs: job.epochs, itersPerEpoch: spe };
+  const lrOpts = {
+    baseLr: settings.lr,
+    finalLr: settings.finalLr,
+    startWarmupLr: 0,
+    warmupEpochs: settings.warmupEpochs,
+    epochs: job.epochs,
+    itersPerEpoch: spe,
+  };
   let history = latest?.history ?? [];
   let lastLoss = pointer?.loss ?? Number.NaN;
   let reportAt = Date.now();
@@ -241,7 +303,8 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
       try {
         r = trainer.step(x, batch, boxes, lr);
       } catch (err) {
-        if (err instanceof DetectorNonFiniteLossError) fail(ErrorType.NonFiniteLoss, `${err.message}; newest good checkpoint ${pointer?.key ?? 'none'}`);
+        if (err instanceof DetectorNonFiniteLossError)
+          fail(ErrorType.NonFiniteLoss, `${err.message}; newest good checkpoint ${pointer?.key ?? 'none'}`);
         throw err;
       }
       sum += r.loss;
@@ -260,15 +323,39 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
     // Commit the epoch: state object first, then latest.json names it; older checkpoints are pruned.
     const epochLoss = [...meta.epochLoss, sum / spe];
     const computeSeconds = meta.computeSeconds + (Date.now() - started) / 1000;
-    const state = trainer.saveState({ epoch: epoch + 1, computeSeconds, epochLoss, resumedFromEpoch: meta.resumedFromEpoch } satisfies CheckpointMeta);
+    const state = trainer.saveState({
+      epoch: epoch + 1,
+      computeSeconds,
+      epochLoss,
+      resumedFromEpoch: meta.resumedFromEpoch,
+    } satisfies CheckpointMeta);
     const key = detectionRunKeys.checkpoint(root, epoch + 1, attempt);
-    await s3.send(new PutObjectCommand({ Bucket: job.bucket, Key: key, Body: state, ContentLength: state.length, ContentType: 'application/octet-stream' }));
-    const committed: DetectionCheckpointPointer = { key, epoch: epoch + 1, step: trainer.stepCount, sha256: sha256Hex(state), bytes: state.length, loss: lastLoss };
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: job.bucket,
+        Key: key,
+        Body: state,
+        ContentLength: state.length,
+        ContentType: 'application/octet-stream',
+      }),
+    );
+    const committed: DetectionCheckpointPointer = {
+      key,
+      epoch: epoch + 1,
+      step: trainer.stepCount,
+      sha256: sha256Hex(state),
+      bytes: state.length,
+      loss: lastLoss,
+    };
     pointer = committed;
     const all = [committed, ...history.filter((h) => h.key !== key && h.epoch < committed.epoch)];
     history = all.slice(0, KEEP_CHECKPOINTS);
-    await putJson(s3, job.bucket, detectionRunKeys.latest(root), { fingerprint, history } satisfies DetectionLatestFile);
-    for (const old of all.slice(KEEP_CHECKPOINTS)) await s3.send(new DeleteObjectCommand({ Bucket: job.bucket, Key: old.key })).catch(() => undefined);
+    await putJson(s3, job.bucket, detectionRunKeys.latest(root), {
+      fingerprint,
+      history,
+    } satisfies DetectionLatestFile);
+    for (const old of all.slice(KEEP_CHECKPOINTS))
+      await s3.send(new DeleteObjectCommand({ Bucket: job.bucket, Key: old.key })).catch(() => undefined);
     meta = { ...meta, epochLoss, computeSeconds: meta.computeSeconds };
     send({ type: 'checkpoint', pointer });
     if (stopAtEpochEnd && epoch + 1 < job.epochs) {
@@ -278,18 +365,33 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
   }
 
   // Evaluation on the held-out split (its items are unseen instances).
-  send({ type: 'progress', phase: 'evaluating', epoch: job.epochs, step: trainer.stepCount, loss: lastLoss, lr: 0, imagesPerSec: 0 });
+  send({
+    type: 'progress',
+    phase: 'evaluating',
+    epoch: job.epochs,
+    step: trainer.stepCount,
+    loss: lastLoss,
+    lr: 0,
+    imagesPerSec: 0,
+  });
   const px = size * size * 3;
   const dets: CocoDetection[] = [];
   const nTest = test.coco.images.length;
   for (let i = 0; i < nTest; i += 32) {
     const n = Math.min(32, nTest - i);
-    const out = trainer.detect(test.pixels.subarray(i * px, (i + n) * px), n, { scoreThreshold: settings.scoreThreshold });
+    const out = trainer.detect(test.pixels.subarray(i * px, (i + n) * px), n, {
+      scoreThreshold: settings.scoreThreshold,
+    });
     out.forEach((list, j) => {
       const img = test.coco.images[i + j];
       if (!img) return;
       for (const d of list) {
-        dets.push({ image_id: img.id, category_id: d.label + 1, bbox: d.bbox.map((v) => Math.round(v * 1000) / 1000), score: Math.round(d.score * 1e6) / 1e6 });
+        dets.push({
+          image_id: img.id,
+          category_id: d.label + 1,
+          bbox: d.bbox.map((v) => Math.round(v * 1000) / 1000),
+          score: Math.round(d.score * 1e6) / 1e6,
+        });
       }
     });
   }
@@ -329,9 +431,14 @@ if (require.main === module) {
         () => process.exit(0),
         (err: unknown) => {
           const e = err as Error & { type?: string; nonRetryable?: boolean };
-          send({ type: 'error', ...(e.type ? { errorType: e.type } : {}), message: e.message ?? String(err), nonRetryable: e.nonRetryable ?? false });
+          send({
+            type: 'error',
+            ...(e.type ? { errorType: e.type } : {}),
+            message: e.message ?? String(err),
+            nonRetryable: e.nonRetryable ?? false,
+          });
           setTimeout(() => process.exit(1), 50);
-        }
+        },
       );
     }
   });

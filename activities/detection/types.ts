@@ -104,9 +104,11 @@ export function resolveDetectionSettings(job: Pick<DetectionJob, 'epochs' | 'tra
 
 /** S3 keys of a detection run, under its dataset: `<datasetPrefix>runs/<init>-seed<seed>-<fingerprint>/`. */
 export const detectionRunKeys = {
-  root: (datasetPrefix: string, init: Initialisation, seed: number, fingerprint: string) => `${datasetPrefix}runs/${init}-seed${seed}-${fingerprint}/`,
+  root: (datasetPrefix: string, init: Initialisation, seed: number, fingerprint: string) =>
+    `${datasetPrefix}runs/${init}-seed${seed}-${fingerprint}/`,
   latest: (root: string) => `${root}checkpoints/latest.json`,
-  checkpoint: (root: string, epoch: number, attempt: number) => `${root}checkpoints/epoch-${String(epoch).padStart(4, '0')}-a${attempt}.state`,
+  checkpoint: (root: string, epoch: number, attempt: number) =>
+    `${root}checkpoints/epoch-${String(epoch).padStart(4, '0')}-a${attempt}.state`,
   result: (root: string) => `${root}result.json`,
   detections: (root: string) => `${root}detections_test.json`,
 };

@@ -9,7 +9,12 @@ import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import { ErrorType } from '../../contracts/errors';
-import { evaluateKeys, type ClassificationRun, type DetectionRun, type EvaluationResult } from '../../contracts/evaluate';
+import {
+  evaluateKeys,
+  type ClassificationRun,
+  type DetectionRun,
+  type EvaluationResult,
+} from '../../contracts/evaluate';
 import { SEED_LAYOUT } from '../../datasets/corpus/seed';
 import { getJson, putJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
@@ -50,7 +55,8 @@ export interface SummarizeInput {
 }
 
 export function createEvaluateActivities(deps: EvaluateDeps) {
-  const script = deps.classifierScript ?? path.join(PROJECT_ROOT, 'dist', 'activities', 'evaluate', 'classify-process.js');
+  const script =
+    deps.classifierScript ?? path.join(PROJECT_ROOT, 'dist', 'activities', 'evaluate', 'classify-process.js');
   const grace = (deps.stopGraceSeconds ?? 120) * 1000;
 
   return {
@@ -61,7 +67,11 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
         return await buildEvalData(deps.s3, { ...input, onProgress: (done, total) => heartbeat({ done, total }) });
       } catch (err) {
         if ((err as Error).message.includes('not found') || (err as Error).message.startsWith('no labelled')) {
-          throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: (err as Error).message, nonRetryable: true });
+          throw ApplicationFailure.create({
+            type: ErrorType.DatasetMissing,
+            message: (err as Error).message,
+            nonRetryable: true,
+          });
         }
         throw err;
       } finally {
@@ -70,14 +80,25 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
     },
 
     /** Draw (or find) the class-balanced subset of `fraction` of the train labels for `seed`; stored as a key list. */
-    async buildLabelSubset(input: { bucket: string; fraction: number; seed: number }): Promise<{ key: string; images: number; perClass: number }> {
+    async buildLabelSubset(input: {
+      bucket: string;
+      fraction: number;
+      seed: number;
+    }): Promise<{ key: string; images: number; perClass: number }> {
       const key = evaluateKeys.subset(input.fraction, input.seed);
-      const { lines, sha256 } = await readLabels(deps.s3, input.bucket, SEED_LAYOUT.trainLabelsKey).catch((err: Error) => {
-        throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: err.message, nonRetryable: true });
-      });
+      const { lines, sha256 } = await readLabels(deps.s3, input.bucket, SEED_LAYOUT.trainLabelsKey).catch(
+        (err: Error) => {
+          throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: err.message, nonRetryable: true });
+        },
+      );
       const existing = await getJson<LabelSubset>(deps.s3, input.bucket, key);
       // Same labels, fraction and seed draw the same keys: an existing subset is reused, never resampled.
-      if (existing && existing.labelsSha256 === sha256 && existing.fraction === input.fraction && existing.seed === input.seed) {
+      if (
+        existing &&
+        existing.labelsSha256 === sha256 &&
+        existing.fraction === input.fraction &&
+        existing.seed === input.seed
+      ) {
         return { key, images: existing.keys.length, perClass: existing.perClass };
       }
       const subset = classBalancedSubset(lines, input.fraction, input.seed, sha256);
@@ -89,13 +110,20 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
     async runClassification(job: ClassificationJob): Promise<ClassificationRun> {
       // A finished run is a cache hit; checked here so it costs no child process.
       const fingerprint = classificationFingerprint(job);
-      const done = await getJson<ClassificationRun & { fingerprint: string; losses?: number[] }>(deps.s3, job.bucket, `${classifierRunDir(job, fingerprint)}result.json`);
+      const done = await getJson<ClassificationRun & { fingerprint: string; losses?: number[] }>(
+        deps.s3,
+        job.bucket,
+        `${classifierRunDir(job, fingerprint)}result.json`,
+      );
       if (done?.fingerprint === fingerprint) {
         const { fingerprint: _f, losses: _l, ...run } = done;
         return run;
       }
       const last = activityInfo().heartbeatDetails as ClassificationHeartbeat | undefined;
-      let beat: ClassificationHeartbeat = { epochsDone: last?.pointer?.epochsDone ?? 0, ...(last?.pointer ? { pointer: last.pointer } : {}) };
+      let beat: ClassificationHeartbeat = {
+        epochsDone: last?.pointer?.epochsDone ?? 0,
+        ...(last?.pointer ? { pointer: last.pointer } : {}),
+      };
       heartbeat(beat);
       const keepAlive = setInterval(() => heartbeat(beat), 5000); // liveness while data loads or an epoch runs
       try {
@@ -117,7 +145,10 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
             const epochs = (msg?.type === 'stopped' ? msg.pointer?.epochsDone : undefined) ?? beat.epochsDone;
             return byCancel
               ? new CancelledFailure(`classification stopped after epoch ${epochs}`)
-              : ApplicationFailure.retryable(`worker shutting down: classification committed epoch ${epochs}; the retry resumes after it`, WORKER_SHUTDOWN);
+              : ApplicationFailure.retryable(
+                  `worker shutting down: classification committed epoch ${epochs}; the retry resumes after it`,
+                  WORKER_SHUTDOWN,
+                );
           },
         });
       } finally {

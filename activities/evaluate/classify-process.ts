@@ -32,7 +32,15 @@ async function run(job: ClassificationJob, resume?: ClassifierPointer): Promise<
   const io: ClassifyIo = {
     getBytes: (key) => getBytes(s3, b, key),
     putBytes: async (key, bytes) => {
-      await s3.send(new PutObjectCommand({ Bucket: b, Key: key, Body: bytes, ContentLength: bytes.length, ContentType: 'application/octet-stream' }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: b,
+          Key: key,
+          Body: bytes,
+          ContentLength: bytes.length,
+          ContentType: 'application/octet-stream',
+        }),
+      );
     },
     getJson: (key) => getJson(s3, b, key),
     putJson: (key, value) => putJson(s3, b, key, value),
@@ -63,10 +71,20 @@ if (require.main === module) {
         (err: unknown) => {
           const e = err as Error;
           // Missing inputs and a NaN loss (deterministic: it would recur) are not worth a retry.
-          const errorType = err instanceof ClassifyInputError ? ErrorType.InvalidInput : err instanceof NonFiniteClassifierLossError ? ErrorType.NonFiniteLoss : undefined;
-          send({ type: 'error', message: e.message ?? String(err), ...(errorType ? { errorType } : {}), nonRetryable: errorType !== undefined });
+          const errorType =
+            err instanceof ClassifyInputError
+              ? ErrorType.InvalidInput
+              : err instanceof NonFiniteClassifierLossError
+                ? ErrorType.NonFiniteLoss
+                : undefined;
+          send({
+            type: 'error',
+            message: e.message ?? String(err),
+            ...(errorType ? { errorType } : {}),
+            nonRetryable: errorType !== undefined,
+          });
           setTimeout(() => process.exit(1), 50);
-        }
+        },
       );
     }
   });

@@ -75,7 +75,11 @@ function sha256Hex(b: Uint8Array): string {
 }
 
 /** Run (or resume, or return the finished result of) one classification job. */
-export async function runClassificationJob(job: ClassificationJob, io: ClassifyIo, resumeHint?: ClassifierPointer): Promise<ClassificationRun> {
+export async function runClassificationJob(
+  job: ClassificationJob,
+  io: ClassifyIo,
+  resumeHint?: ClassifierPointer,
+): Promise<ClassificationRun> {
   const started = Date.now();
   const fingerprint = classificationFingerprint(job);
   const dir = classifierRunDir(job, fingerprint);
@@ -93,7 +97,8 @@ export async function runClassificationJob(job: ClassificationJob, io: ClassifyI
   }
   const train = await loadSplit(io, job.data.trainKey, subset ? new Set(subset.keys) : undefined);
   const test = await loadSplit(io, job.data.testKey);
-  if (train.length === 0) throw new ClassifyInputError(`no training images for ${job.protocol} (subset ${job.subsetKey ?? 'none'})`);
+  if (train.length === 0)
+    throw new ClassifyInputError(`no training images for ${job.protocol} (subset ${job.subsetKey ?? 'none'})`);
   const plane = size * size * 3;
   const testX = new Float32Array(test.length * plane);
   test.forEach((t, i) => evalViewInto(t.img, size, testX, i));
@@ -104,7 +109,12 @@ export async function runClassificationJob(job: ClassificationJob, io: ClassifyI
   const stepsPerEpoch = Math.max(1, Math.floor(job.data.trainImages / batch));
   const settings = protocolSettings(job.protocol, job.epochs, batch);
 
-  const model: RegNetClassifier = createClassifier({ regnet: job.regnet, numClasses: job.data.numClasses, mode: settings.mode, weightDecay: settings.weightDecay });
+  const model: RegNetClassifier = createClassifier({
+    regnet: job.regnet,
+    numClasses: job.data.numClasses,
+    mode: settings.mode,
+    weightDecay: settings.weightDecay,
+  });
   try {
     // Resume: the newest committed epoch among the heartbeat's pointer and latest.json.
     const latest = await io.getJson<{ fingerprint: string; pointer: ClassifierPointer }>(`${dir}latest.json`);
@@ -127,7 +137,8 @@ export async function runClassificationJob(job: ClassificationJob, io: ClassifyI
       if (job.init === 'pretrained') {
         const bytes = await io.getBytes(job.checkpoint.key);
         if (!bytes) throw new ClassifyInputError(`checkpoint ${job.checkpoint.key} not found`);
-        if (job.checkpoint.sha256 && sha256Hex(bytes) !== job.checkpoint.sha256) throw new ClassifyInputError(`checkpoint ${job.checkpoint.key} does not match its SHA-256`);
+        if (job.checkpoint.sha256 && sha256Hex(bytes) !== job.checkpoint.sha256)
+          throw new ClassifyInputError(`checkpoint ${job.checkpoint.key} does not match its SHA-256`);
         try {
           model.initFromSwavState(bytes, job.seed);
         } catch (err) {
@@ -167,7 +178,15 @@ export async function runClassificationJob(job: ClassificationJob, io: ClassifyI
       const state = model.saveState({ fingerprint, epochsDone: epoch + 1 });
       const key = `${dir}epoch-${String(epoch + 1).padStart(4, '0')}.state`;
       await io.putBytes(key, state);
-      const next: ClassifierPointer = { fingerprint, epochsDone: epoch + 1, key, sha256: sha256Hex(state), curve: [...curve], losses: [...losses], computeSeconds: seconds };
+      const next: ClassifierPointer = {
+        fingerprint,
+        epochsDone: epoch + 1,
+        key,
+        sha256: sha256Hex(state),
+        curve: [...curve],
+        losses: [...losses],
+        computeSeconds: seconds,
+      };
       await io.putJson(`${dir}latest.json`, { fingerprint, pointer: next });
       if (pointer && pointer.key !== key) await io.deleteKey(pointer.key).catch(() => undefined);
       pointer = next;

@@ -58,7 +58,8 @@ export function parseLabels(text: string): LabelLine[] {
     .filter((l) => l.trim() !== '')
     .map((l) => {
       const v = JSON.parse(l) as LabelLine;
-      if (typeof v.key !== 'string' || !Number.isInteger(v.label) || v.label < 0) throw new Error(`bad label line: ${l}`);
+      if (typeof v.key !== 'string' || !Number.isInteger(v.label) || v.label < 0)
+        throw new Error(`bad label line: ${l}`);
       return v;
     });
 }
@@ -85,19 +86,32 @@ export function packImages(items: readonly PackedImage[]): Buffer {
 export function unpackImages(bytes: Uint8Array): PackedImage[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const len = buf.readUInt32LE(0);
-  const header = JSON.parse(buf.subarray(4, 4 + len).toString('utf8')) as { version: number; items: { key: string; label: number; offset: number; length: number }[] };
-  if (header.version !== EVAL_DATA_VERSION) throw new Error(`eval data pack version ${header.version}, expected ${EVAL_DATA_VERSION}`);
+  const header = JSON.parse(buf.subarray(4, 4 + len).toString('utf8')) as {
+    version: number;
+    items: { key: string; label: number; offset: number; length: number }[];
+  };
+  if (header.version !== EVAL_DATA_VERSION)
+    throw new Error(`eval data pack version ${header.version}, expected ${EVAL_DATA_VERSION}`);
   const base = 4 + len;
   return header.items.map((e) => {
     if (base + e.offset + e.length > buf.length) throw new Error(`eval data pack truncated at ${e.key}`);
-    return { key: e.key, label: e.label, jpeg: new Uint8Array(buf.subarray(base + e.offset, base + e.offset + e.length)) };
+    return {
+      key: e.key,
+      label: e.label,
+      jpeg: new Uint8Array(buf.subarray(base + e.offset, base + e.offset + e.length)),
+    };
   });
 }
 
 /** Read and parse a labels file; throws when it is missing. */
-export async function readLabels(s3: S3Client, bucket: string, key: string): Promise<{ lines: LabelLine[]; sha256: string }> {
+export async function readLabels(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+): Promise<{ lines: LabelLine[]; sha256: string }> {
   const text = await getText(s3, bucket, key);
-  if (text === undefined) throw new Error(`labels s3://${bucket}/${key} not found (seed the corpus with \`seerflow seed\`)`);
+  if (text === undefined)
+    throw new Error(`labels s3://${bucket}/${key} not found (seed the corpus with \`seerflow seed\`)`);
   return { lines: parseLabels(text), sha256: sha256Hex(text) };
 }
 
@@ -119,7 +133,9 @@ export async function buildEvalData(s3: S3Client, o: BuildEvalDataOptions): Prom
   const train = await readLabels(s3, o.bucket, SEED_LAYOUT.trainLabelsKey);
   const test = await readLabels(s3, o.bucket, SEED_LAYOUT.testLabelsKey);
   const classes = await getJson<{ classes?: string[] }>(s3, o.bucket, SEED_LAYOUT.classesKey);
-  const fp = sha256Hex(JSON.stringify({ v: EVAL_DATA_VERSION, train: train.sha256, test: test.sha256, s: o.shortSide, q: o.jpegQuality })).slice(0, 16);
+  const fp = sha256Hex(
+    JSON.stringify({ v: EVAL_DATA_VERSION, train: train.sha256, test: test.sha256, s: o.shortSide, q: o.jpegQuality }),
+  ).slice(0, 16);
   const base = `${SEED_LAYOUT.labelsPrefix}canonical/${fp}/`;
   const cached = await getJson<EvalDataRef>(s3, o.bucket, `${base}ref.json`);
   if (cached) return cached;
@@ -135,7 +151,11 @@ export async function buildEvalData(s3: S3Client, o: BuildEvalDataOptions): Prom
       return undefined;
     }
     try {
-      const c = await canonicalizeImage(bytes, { shortSide: o.shortSide, jpegQuality: o.jpegQuality, maxPixels: o.maxPixels ?? 40_000_000 });
+      const c = await canonicalizeImage(bytes, {
+        shortSide: o.shortSide,
+        jpegQuality: o.jpegQuality,
+        maxPixels: o.maxPixels ?? 40_000_000,
+      });
       return { key: l.key, label: l.label, jpeg: c.jpeg };
     } catch (err) {
       skipped.push({ key: l.key, reason: (err as Error).message });
@@ -146,11 +166,21 @@ export async function buildEvalData(s3: S3Client, o: BuildEvalDataOptions): Prom
   const trainImgs = (await mapLimited(train.lines, limit, canonical)).filter((x): x is PackedImage => x !== undefined);
   const testImgs = (await mapLimited(test.lines, limit, canonical)).filter((x): x is PackedImage => x !== undefined);
   if (trainImgs.length === 0 || testImgs.length === 0) {
-    throw new Error(`no labelled ${trainImgs.length === 0 ? 'train' : 'test'} images could be read in s3://${o.bucket}`);
+    throw new Error(
+      `no labelled ${trainImgs.length === 0 ? 'train' : 'test'} images could be read in s3://${o.bucket}`,
+    );
   }
   const maxLabel = Math.max(...trainImgs.map((x) => x.label), ...testImgs.map((x) => x.label));
   const put = async (key: string, body: Buffer) =>
-    s3.send(new PutObjectCommand({ Bucket: o.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: 'application/octet-stream' }));
+    s3.send(
+      new PutObjectCommand({
+        Bucket: o.bucket,
+        Key: key,
+        Body: body,
+        ContentLength: body.length,
+        ContentType: 'application/octet-stream',
+      }),
+    );
   const ref: EvalDataRef = {
     trainKey: `${base}train.pack`,
     testKey: `${base}test.pack`,

@@ -3,11 +3,19 @@
  * evaluation workflow.
  */
 import { createHash } from 'node:crypto';
-import { evaluateKeys, type ClassificationProtocol, type EvaluationInput, type Initialisation } from '../../contracts/evaluate';
+import {
+  evaluateKeys,
+  type ClassificationProtocol,
+  type EvaluationInput,
+  type Initialisation,
+} from '../../contracts/evaluate';
 import type { EvalDataRef } from './eval-data';
 
 /** Input of `runClassification`: a slice of the evaluation input plus what this run is. */
-export interface ClassificationJob extends Pick<EvaluationInput, 'runName' | 'bucket' | 'checkpoint' | 'regnet' | 'swav' | 'epochs'> {
+export interface ClassificationJob extends Pick<
+  EvaluationInput,
+  'runName' | 'bucket' | 'checkpoint' | 'regnet' | 'swav' | 'epochs'
+> {
   protocol: ClassificationProtocol;
   init: Initialisation;
   seed: number;
@@ -55,6 +63,9 @@ export function classificationFingerprint(job: ClassificationJob): string {
 }
 
 /** S3 folder of one run; the fingerprint in the name keeps runs with other inputs apart. */
-export function classifierRunDir(job: Pick<ClassificationJob, 'runName' | 'protocol' | 'init' | 'seed'>, fingerprint: string): string {
+export function classifierRunDir(
+  job: Pick<ClassificationJob, 'runName' | 'protocol' | 'init' | 'seed'>,
+  fingerprint: string,
+): string {
   return `${evaluateKeys.root(job.runName)}classification/${job.protocol}-${job.init}-seed${job.seed}-${fingerprint.slice(0, 10)}/`;
 }

@@ -63,7 +63,13 @@ export function protocolSettings(protocol: ClassificationProtocol, epochs: numbe
         mode: 'finetune',
         weightDecay: 0,
         lr: (e) => ({ trunk: multiStep(base, ms, 0.1, e), head: multiStep(base, ms, 0.1, e) }),
-        reference: { trunkLr: 0.1, headLr: 0.1, batch: REF_BATCH, epochs: 105, schedule: `multistep [30,60,90,100]/105 x0.1 -> [${ms.join(',')}]` },
+        reference: {
+          trunkLr: 0.1,
+          headLr: 0.1,
+          batch: REF_BATCH,
+          epochs: 105,
+          schedule: `multistep [30,60,90,100]/105 x0.1 -> [${ms.join(',')}]`,
+        },
       };
     }
     case 'lowshot-1':
@@ -75,7 +81,13 @@ export function protocolSettings(protocol: ClassificationProtocol, epochs: numbe
         mode: 'finetune',
         weightDecay: 0,
         lr: (e) => ({ trunk: multiStep(trunkRef * k, ms, 0.2, e), head: multiStep(headRef * k, ms, 0.2, e) }),
-        reference: { trunkLr: trunkRef, headLr: headRef, batch: REF_BATCH, epochs: 20, schedule: `multistep [12,16]/20 x0.2 -> [${ms.join(',')}]` },
+        reference: {
+          trunkLr: trunkRef,
+          headLr: headRef,
+          batch: REF_BATCH,
+          epochs: 20,
+          schedule: `multistep [12,16]/20 x0.2 -> [${ms.join(',')}]`,
+        },
       };
     }
   }

@@ -22,7 +22,12 @@ export interface LabelSubset {
 }
 
 /** Draw the class-balanced subset of `lines` (pure). */
-export function classBalancedSubset(lines: readonly LabelLine[], fraction: number, seed: number, labelsSha256: string): LabelSubset {
+export function classBalancedSubset(
+  lines: readonly LabelLine[],
+  fraction: number,
+  seed: number,
+  labelsSha256: string,
+): LabelSubset {
   if (!(fraction > 0 && fraction <= 1)) throw new RangeError(`fraction must be in (0, 1], got ${fraction}`);
   const byClass = new Map<number, LabelLine[]>();
   for (const l of lines) {

@@ -33,7 +33,13 @@ function normalizeInPlace(v: Float32Array, norm: Normalization): void {
 }
 
 /** Render the eval view of `img` into `out` at image slot `slot` (NHWC, `size` px). */
-export function evalViewInto(img: DecodedImage, size: number, out: Float32Array, slot: number, norm: Normalization = DEFAULT_NORMALIZATION): void {
+export function evalViewInto(
+  img: DecodedImage,
+  size: number,
+  out: Float32Array,
+  slot: number,
+  norm: Normalization = DEFAULT_NORMALIZATION,
+): void {
   const plane = size * size * 3;
   const view = out.subarray(slot * plane, (slot + 1) * plane);
   resizeCropInto(img, centerCropBox(img.width, img.height), size, false, view);
@@ -41,7 +47,14 @@ export function evalViewInto(img: DecodedImage, size: number, out: Float32Array,
 }
 
 /** Render a random train view of `img` into `out` at image slot `slot`; advances `rng` (crop, then flip). */
-export function trainViewInto(img: DecodedImage, size: number, rng: Rng, out: Float32Array, slot: number, norm: Normalization = DEFAULT_NORMALIZATION): void {
+export function trainViewInto(
+  img: DecodedImage,
+  size: number,
+  rng: Rng,
+  out: Float32Array,
+  slot: number,
+  norm: Normalization = DEFAULT_NORMALIZATION,
+): void {
   const plane = size * size * 3;
   const view = out.subarray(slot * plane, (slot + 1) * plane);
   const { attempts: _a, ...box } = randomResizedCropBox(img.width, img.height, EVAL_TRAIN_SCALE, EVAL_TRAIN_RATIO, rng);

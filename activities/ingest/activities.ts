@@ -82,9 +82,18 @@ function s3Status(err: unknown): number | undefined {
 function classifyS3Error(err: unknown, bucket: string): never {
   const name = (err as Error).name;
   if (name === 'NoSuchBucket') {
-    throw ApplicationFailure.create({ type: ErrorType.BucketMissing, message: `bucket "${bucket}" does not exist`, nonRetryable: true });
+    throw ApplicationFailure.create({
+      type: ErrorType.BucketMissing,
+      message: `bucket "${bucket}" does not exist`,
+      nonRetryable: true,
+    });
   }
-  if (name === 'AccessDenied' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || s3Status(err) === 403) {
+  if (
+    name === 'AccessDenied' ||
+    name === 'InvalidAccessKeyId' ||
+    name === 'SignatureDoesNotMatch' ||
+    s3Status(err) === 403
+  ) {
     throw ApplicationFailure.create({
       type: ErrorType.AccessDenied,
       message: `access to bucket "${bucket}" denied: ${(err as Error).message}`,
@@ -95,7 +104,9 @@ function classifyS3Error(err: unknown, bucket: string): never {
 }
 
 const sharpProbe: DimensionProbe = async (bytes) => {
-  const meta = await sharp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { limitInputPixels: false }).metadata();
+  const meta = await sharp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+    limitInputPixels: false,
+  }).metadata();
   if (!meta.width || !meta.height) throw new Error('no dimensions in header');
   return { width: meta.width, height: meta.height };
 };
@@ -116,8 +127,13 @@ export function createIngestActivities(deps: IngestDeps) {
     async (obj: ListedObject, start: number, end: number) => {
       try {
         const res = await s3.send(
-          new GetObjectCommand({ Bucket: bucket, Key: obj.key, Range: `bytes=${start}-${end}`, IfMatch: `"${obj.etag}"` }),
-          signal ? { abortSignal: signal } : {}
+          new GetObjectCommand({
+            Bucket: bucket,
+            Key: obj.key,
+            Range: `bytes=${start}-${end}`,
+            IfMatch: `"${obj.etag}"`,
+          }),
+          signal ? { abortSignal: signal } : {},
         );
         return res.Body ? await res.Body.transformToByteArray() : new Uint8Array();
       } catch (err) {
@@ -134,7 +150,9 @@ export function createIngestActivities(deps: IngestDeps) {
    */
   async function listedExactly(bucket: string, key: string, signal: AbortSignal): Promise<ListedObject | undefined> {
     try {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }), { abortSignal: signal });
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }), {
+        abortSignal: signal,
+      });
       const o = page.Contents?.[0];
       return o && o.Key === key ? { key, size: o.Size ?? 0, etag: (o.ETag ?? '').replace(/"/g, '') } : undefined;
     } catch (err) {
@@ -161,7 +179,7 @@ export function createIngestActivities(deps: IngestDeps) {
             MaxKeys: pageSize,
             ...(token ? { ContinuationToken: token } : startAfter !== undefined ? { StartAfter: startAfter } : {}),
           }),
-          { abortSignal: signal }
+          { abortSignal: signal },
         );
       } catch (err) {
         if (signal.aborted) throwIfCancelled(signal);
@@ -222,7 +240,8 @@ export function createIngestActivities(deps: IngestDeps) {
           nonRetryable: true,
         });
       }
-      for (const e of parseJsonl<{ key: string; etag: string }>(text)) if (inRange(e.key, range)) out.set(e.key, e.etag);
+      for (const e of parseJsonl<{ key: string; etag: string }>(text))
+        if (inRange(e.key, range)) out.set(e.key, e.etag);
     }
     return out;
   }
@@ -232,12 +251,13 @@ export function createIngestActivities(deps: IngestDeps) {
     async planIngestPartitions(input: { runName: string; config: IngestConfig }): Promise<PartitionPlanRef> {
       const cfg = input.config;
       const overlap = checkPrefixesDisjoint(cfg.prefixes);
-      if (overlap) throw ApplicationFailure.create({ type: ErrorType.InvalidConfig, message: overlap, nonRetryable: true });
+      if (overlap)
+        throw ApplicationFailure.create({ type: ErrorType.InvalidConfig, message: overlap, nonRetryable: true });
       const root = ingestRoot(cfg.outputPrefix, input.runName);
       const fingerprint = ingestFingerprint(cfg);
       const planKey = ingestKeys.plan(root);
-      const existing = await getJson<{ fingerprint: string; ranges: KeyRange[] }>(s3, cfg.bucket, planKey).catch((e: unknown) =>
-        classifyS3Error(e, cfg.bucket)
+      const existing = await getJson<{ fingerprint: string; ranges: KeyRange[] }>(s3, cfg.bucket, planKey).catch(
+        (e: unknown) => classifyS3Error(e, cfg.bucket),
       );
       if (existing && existing.fingerprint === fingerprint) {
         return { planKey, partitions: existing.ranges.length, fingerprint };
@@ -259,8 +279,14 @@ export function createIngestActivities(deps: IngestDeps) {
               let page: ListObjectsV2CommandOutput;
               try {
                 page = await s3.send(
-                  new ListObjectsV2Command({ Bucket: cfg.bucket, Prefix: p, Delimiter: '/', MaxKeys: 1000, ...(token ? { ContinuationToken: token } : {}) }),
-                  { abortSignal: signal }
+                  new ListObjectsV2Command({
+                    Bucket: cfg.bucket,
+                    Prefix: p,
+                    Delimiter: '/',
+                    MaxKeys: 1000,
+                    ...(token ? { ContinuationToken: token } : {}),
+                  }),
+                  { abortSignal: signal },
                 );
               } catch (err) {
                 classifyS3Error(err, cfg.bucket);
@@ -285,7 +311,11 @@ export function createIngestActivities(deps: IngestDeps) {
     async readPlanSlice(input: { bucket: string; planKey: string; from: number; count: number }): Promise<KeyRange[]> {
       const plan = await getJson<{ ranges: KeyRange[] }>(s3, input.bucket, input.planKey);
       if (!plan) {
-        throw ApplicationFailure.create({ type: ErrorType.ManifestMissing, message: `plan ${input.planKey} is missing`, nonRetryable: true });
+        throw ApplicationFailure.create({
+          type: ErrorType.ManifestMissing,
+          message: `plan ${input.planKey} is missing`,
+          nonRetryable: true,
+        });
       }
       return plan.ranges.slice(input.from, input.from + input.count);
     },
@@ -300,8 +330,14 @@ export function createIngestActivities(deps: IngestDeps) {
       const root = input.outputRoot;
       const bucket = input.bucket;
       const summaryKey = ingestKeys.partitionSummary(root, input.partition);
-      const done = await getJson<PartitionSummary>(s3, bucket, summaryKey).catch((e: unknown) => classifyS3Error(e, bucket));
-      if (done && done.fingerprint === input.fingerprint && JSON.stringify(done.range) === JSON.stringify(input.range)) {
+      const done = await getJson<PartitionSummary>(s3, bucket, summaryKey).catch((e: unknown) =>
+        classifyS3Error(e, bucket),
+      );
+      if (
+        done &&
+        done.fingerprint === input.fingerprint &&
+        JSON.stringify(done.range) === JSON.stringify(input.range)
+      ) {
         return toResult(done, summaryKey, true);
       }
       const ctx = Context.current();
@@ -311,7 +347,9 @@ export function createIngestActivities(deps: IngestDeps) {
       const progress: PartitionProgress = resumed
         ? { ...resumed, listedInChunk: 0 }
         : { chunk: 0, totals: emptyCounts(), quarantineChunks: [], shardRanges: [], listedInChunk: 0 };
-      const previous = input.previousSummaryKey ? await previousEtags(input.previousSummaryKey, bucket, input.range) : undefined;
+      const previous = input.previousSummaryKey
+        ? await previousEtags(input.previousSummaryKey, bucket, input.range)
+        : undefined;
       const read = readRange(bucket, signal);
 
       let pending: ListedObject[] = [];
@@ -338,18 +376,28 @@ export function createIngestActivities(deps: IngestDeps) {
           } else {
             quarantined.push(v.quarantined);
             counts.quarantined++;
-            counts.quarantineByReason[v.quarantined.reason] = (counts.quarantineByReason[v.quarantined.reason] ?? 0) + 1;
+            counts.quarantineByReason[v.quarantined.reason] =
+              (counts.quarantineByReason[v.quarantined.reason] ?? 0) + 1;
           }
         }
         // Shards first, then the heartbeat that commits them: a crash in between rewrites the same bytes.
         const mKey = ingestKeys.manifest(root, input.partition, progress.chunk);
         await putText(s3, bucket, mKey, toJsonl(accepted.map(manifestLine)), 'application/x-ndjson');
-        progress.shardRanges.push({ key: mKey, kind: 'manifest', ...(accepted.length ? { first: accepted[0]!.key, last: accepted[accepted.length - 1]!.key } : {}) });
+        progress.shardRanges.push({
+          key: mKey,
+          kind: 'manifest',
+          ...(accepted.length ? { first: accepted[0]!.key, last: accepted[accepted.length - 1]!.key } : {}),
+        });
         if (quarantined.length > 0) {
           const qKey = ingestKeys.quarantine(root, input.partition, progress.chunk);
           await putText(s3, bucket, qKey, toJsonl(quarantined.map(quarantineLine)), 'application/x-ndjson');
           progress.quarantineChunks.push(progress.chunk);
-          progress.shardRanges.push({ key: qKey, kind: 'quarantine', first: quarantined[0]!.key, last: quarantined[quarantined.length - 1]!.key });
+          progress.shardRanges.push({
+            key: qKey,
+            kind: 'quarantine',
+            first: quarantined[0]!.key,
+            last: quarantined[quarantined.length - 1]!.key,
+          });
         }
         progress.totals = addCounts(progress.totals, counts);
         progress.chunk++;
@@ -386,7 +434,11 @@ export function createIngestActivities(deps: IngestDeps) {
     },
 
     /** Merge the partition summaries into one summary and check that the counts reconcile. */
-    async finalizeIngest(input: { runName: string; config: IngestConfig; plan: PartitionPlanRef }): Promise<IngestResult> {
+    async finalizeIngest(input: {
+      runName: string;
+      config: IngestConfig;
+      plan: PartitionPlanRef;
+    }): Promise<IngestResult> {
       const cfg = input.config;
       const root = ingestRoot(cfg.outputPrefix, input.runName);
       let totals = emptyCounts();
@@ -454,7 +506,8 @@ export function createIngestActivities(deps: IngestDeps) {
 }
 
 function throwIfCancelled(signal: AbortSignal): void {
-  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new CancelledFailure(String(signal.reason ?? 'cancelled'));
+  if (signal.aborted)
+    throw signal.reason instanceof Error ? signal.reason : new CancelledFailure(String(signal.reason ?? 'cancelled'));
 }
 
 function toResult(s: PartitionSummary, summaryKey: string, cached: boolean): PartitionResult {

@@ -10,7 +10,8 @@ export function ingestRoot(outputPrefix: string, runName: string): string {
 
 export const ingestKeys = {
   plan: (root: string) => `${root}plan.json`,
-  manifest: (root: string, partition: number, chunk: number) => `${root}manifest/p${pad(partition, 5)}/m-${pad(chunk, 6)}.jsonl`,
+  manifest: (root: string, partition: number, chunk: number) =>
+    `${root}manifest/p${pad(partition, 5)}/m-${pad(chunk, 6)}.jsonl`,
   quarantine: (root: string, partition: number, chunk: number) =>
     `${root}quarantine/p${pad(partition, 5)}/q-${pad(chunk, 6)}.jsonl`,
   partitionSummary: (root: string, partition: number) => `${root}partitions/p${pad(partition, 5)}.json`,

@@ -3,8 +3,22 @@
  * the header and the last few bytes. Full pixel decoding happens later, in canonicalisation.
  */
 import type { IngestConfig } from '../../config/schema';
-import { QuarantineReason, type ManifestEntry, type QuarantineEntry, type QuarantineReasonCode } from '../../contracts/ingest';
-import { detectFormat, hasEndMarker, headerDimensions, HeaderError, NeedMoreBytes, TAIL_BYTES, type Dimensions, type ImageFormat } from './image-header';
+import {
+  QuarantineReason,
+  type ManifestEntry,
+  type QuarantineEntry,
+  type QuarantineReasonCode,
+} from '../../contracts/ingest';
+import {
+  detectFormat,
+  hasEndMarker,
+  headerDimensions,
+  HeaderError,
+  NeedMoreBytes,
+  TAIL_BYTES,
+  type Dimensions,
+  type ImageFormat,
+} from './image-header';
 
 export interface ListedObject {
   key: string;
@@ -18,9 +32,13 @@ export type RangeReader = (obj: ListedObject, start: number, end: number) => Pro
 /** Asks a full image library for dimensions (formats whose header we do not parse ourselves). */
 export type DimensionProbe = (bytes: Uint8Array, format: ImageFormat) => Promise<Dimensions>;
 
-export type Verdict = { accepted: ManifestEntry; quarantined?: undefined } | { quarantined: QuarantineEntry; accepted?: undefined };
+export type Verdict =
+  { accepted: ManifestEntry; quarantined?: undefined } | { quarantined: QuarantineEntry; accepted?: undefined };
 
-export type ValidationLimits = Pick<IngestConfig, 'headerBytes' | 'maxObjectBytes' | 'maxPixels' | 'minSide' | 'formats'>;
+export type ValidationLimits = Pick<
+  IngestConfig,
+  'headerBytes' | 'maxObjectBytes' | 'maxPixels' | 'minSide' | 'formats'
+>;
 
 const MAX_HEADER_BYTES = 1 << 20;
 
@@ -32,7 +50,7 @@ export async function validateObject(
   obj: ListedObject,
   read: RangeReader,
   limits: ValidationLimits,
-  probe: DimensionProbe
+  probe: DimensionProbe,
 ): Promise<Verdict> {
   if (obj.size === 0) return quarantine(obj, QuarantineReason.Empty, 'object has 0 bytes');
   if (obj.size > limits.maxObjectBytes) {
@@ -54,7 +72,8 @@ export async function validateObject(
     } catch (err) {
       if (err instanceof HeaderError) return quarantine(obj, QuarantineReason.Corrupt, err.message);
       if (!(err instanceof NeedMoreBytes)) throw err;
-      if (head.length >= obj.size) return quarantine(obj, QuarantineReason.Truncated, `file ends inside the ${format} header`);
+      if (head.length >= obj.size)
+        return quarantine(obj, QuarantineReason.Truncated, `file ends inside the ${format} header`);
       if (attempt > 0 || head.length >= MAX_HEADER_BYTES) {
         return quarantine(obj, QuarantineReason.Corrupt, `${format} header longer than ${head.length} bytes`);
       }
@@ -73,7 +92,11 @@ export async function validateObject(
   const { width, height } = dims;
   if (width === 0 || height === 0) return quarantine(obj, QuarantineReason.Corrupt, `declared size ${width}x${height}`);
   if (width * height > limits.maxPixels) {
-    return quarantine(obj, QuarantineReason.PixelLimit, `declared ${width}x${height} = ${width * height} pixels > maxPixels ${limits.maxPixels}`);
+    return quarantine(
+      obj,
+      QuarantineReason.PixelLimit,
+      `declared ${width}x${height} = ${width * height} pixels > maxPixels ${limits.maxPixels}`,
+    );
   }
   if (Math.min(width, height) < limits.minSide) {
     return quarantine(obj, QuarantineReason.TooSmall, `${width}x${height} has a side below minSide ${limits.minSide}`);

@@ -33,7 +33,13 @@ export interface PreprocessDeps {
 const CANONICAL_FORMAT_VERSION = 1;
 
 export function preprocessFingerprint(cfg: PreprocessConfig, maxPixels: number): string {
-  const relevant = { v: CANONICAL_FORMAT_VERSION, shortSide: cfg.shortSide, q: cfg.jpegQuality, part: cfg.shardTargetBytes, maxPixels };
+  const relevant = {
+    v: CANONICAL_FORMAT_VERSION,
+    shortSide: cfg.shortSide,
+    q: cfg.jpegQuality,
+    part: cfg.shardTargetBytes,
+    maxPixels,
+  };
   return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
 }
 
@@ -61,7 +67,9 @@ export function createPreprocessActivities(deps: PreprocessDeps) {
 
   async function fetchObject(bucket: string, e: ManifestEntry, signal: AbortSignal): Promise<Uint8Array | 'vanished'> {
     try {
-      const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: e.key, IfMatch: `"${e.etag}"` }), { abortSignal: signal });
+      const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: e.key, IfMatch: `"${e.etag}"` }), {
+        abortSignal: signal,
+      });
       return res.Body ? await res.Body.transformToByteArray() : new Uint8Array();
     } catch (err) {
       const status = (err as S3ServiceException).$metadata?.httpStatusCode;
@@ -72,17 +80,32 @@ export function createPreprocessActivities(deps: PreprocessDeps) {
 
   return {
     /** Collect the manifest shards of an ingest summary and of its predecessors (incremental lineage). */
-    async planPreprocess(input: { bucket: string; runName: string; ingestSummaryKey: string; config: PreprocessConfig; maxPixels: number }): Promise<PreprocessPlanRef> {
+    async planPreprocess(input: {
+      bucket: string;
+      runName: string;
+      ingestSummaryKey: string;
+      config: PreprocessConfig;
+      maxPixels: number;
+    }): Promise<PreprocessPlanRef> {
       const fingerprint = preprocessFingerprint(input.config, input.maxPixels);
       const items: { manifestKey: string; generation: number }[] = [];
       const seen = new Set<string>();
       let key: string | undefined = input.ingestSummaryKey;
       for (let generation = 0; key; generation++) {
-        if (seen.has(key)) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `ingest lineage loops at ${key}`, nonRetryable: true });
+        if (seen.has(key))
+          throw ApplicationFailure.create({
+            type: ErrorType.InvalidInput,
+            message: `ingest lineage loops at ${key}`,
+            nonRetryable: true,
+          });
         seen.add(key);
         const summary: IngestSummary | undefined = await getJson<IngestSummary>(s3, input.bucket, key);
         if (!summary) {
-          throw ApplicationFailure.create({ type: ErrorType.ManifestMissing, message: `ingest summary s3://${input.bucket}/${key} not found`, nonRetryable: true });
+          throw ApplicationFailure.create({
+            type: ErrorType.ManifestMissing,
+            message: `ingest summary s3://${input.bucket}/${key} not found`,
+            nonRetryable: true,
+          });
         }
         for (const m of summary.manifestKeys) items.push({ manifestKey: m, generation });
         key = summary.previousSummaryKey;
@@ -92,9 +115,23 @@ export function createPreprocessActivities(deps: PreprocessDeps) {
       return { planKey, shards: items.length, fingerprint };
     },
 
-    async readPreprocessSlice(input: { bucket: string; planKey: string; from: number; count: number }): Promise<{ manifestKey: string; generation: number }[]> {
-      const plan = await getJson<{ items: { manifestKey: string; generation: number }[] }>(s3, input.bucket, input.planKey);
-      if (!plan) throw ApplicationFailure.create({ type: ErrorType.ManifestMissing, message: `plan ${input.planKey} is missing`, nonRetryable: true });
+    async readPreprocessSlice(input: {
+      bucket: string;
+      planKey: string;
+      from: number;
+      count: number;
+    }): Promise<{ manifestKey: string; generation: number }[]> {
+      const plan = await getJson<{ items: { manifestKey: string; generation: number }[] }>(
+        s3,
+        input.bucket,
+        input.planKey,
+      );
+      if (!plan)
+        throw ApplicationFailure.create({
+          type: ErrorType.ManifestMissing,
+          message: `plan ${input.planKey} is missing`,
+          nonRetryable: true,
+        });
       return plan.items.slice(input.from, input.from + input.count);
     },
 
@@ -107,14 +144,27 @@ export function createPreprocessActivities(deps: PreprocessDeps) {
       const { bucket, config: cfg } = input;
       const manifestBytes = await getBytes(s3, bucket, input.manifestKey);
       if (manifestBytes === undefined) {
-        throw ApplicationFailure.create({ type: ErrorType.ManifestMissing, message: `manifest ${input.manifestKey} is missing`, nonRetryable: true });
+        throw ApplicationFailure.create({
+          type: ErrorType.ManifestMissing,
+          message: `manifest ${input.manifestKey} is missing`,
+          nonRetryable: true,
+        });
       }
       const manifestSha = sha256(manifestBytes);
       const base = preprocessKeys.shardBase(input.fingerprint, manifestSha);
       const indexKey = `${base}/index.json`;
       const existing = await getJson<CanonicalShardIndex>(s3, bucket, indexKey);
       if (existing) {
-        return { manifestKey: input.manifestKey, indexKey, entries: existing.entries, images: existing.images, quarantined: existing.quarantined, parts: existing.parts.length, bytes: existing.bytes, cached: true };
+        return {
+          manifestKey: input.manifestKey,
+          indexKey,
+          entries: existing.entries,
+          images: existing.images,
+          quarantined: existing.quarantined,
+          parts: existing.parts.length,
+          bytes: existing.bytes,
+          cached: true,
+        };
       }
       const entries = parseJsonl<ManifestEntry>(Buffer.from(manifestBytes).toString('utf8'));
       const signal = Context.current().cancellationSignal;
@@ -132,7 +182,15 @@ export function createPreprocessActivities(deps: PreprocessDeps) {
         if (count > 0) {
           const tar = writeTar(members);
           const key = `${base}/part-${String(progress.parts.length).padStart(4, '0')}.tar`;
-          await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: tar, ContentLength: tar.length, ContentType: 'application/x-tar' }));
+          await s3.send(
+            new PutObjectCommand({
+              Bucket: bucket,
+              Key: key,
+              Body: tar,
+              ContentLength: tar.length,
+              ContentType: 'application/x-tar',
+            }),
+          );
           progress.parts.push({ key, count, bytes: tar.length });
           progress.bytes += tar.length;
           progress.images += count;
@@ -153,18 +211,36 @@ export function createPreprocessActivities(deps: PreprocessDeps) {
         const batch = entries.slice(start, start + window);
         const results = await mapLimited(batch, decodeConcurrency, async (e) => {
           const bytes = await fetchObject(bucket, e, signal);
-          if (bytes === 'vanished') return { e, error: { reason: QuarantineReason.Vanished, detail: 'changed or deleted since ingest' } } as const;
+          if (bytes === 'vanished')
+            return {
+              e,
+              error: { reason: QuarantineReason.Vanished, detail: 'changed or deleted since ingest' },
+            } as const;
           try {
-            return { e, img: await canonicalizeImage(bytes, { shortSide: cfg.shortSide, jpegQuality: cfg.jpegQuality, maxPixels: input.maxPixels }) } as const;
+            return {
+              e,
+              img: await canonicalizeImage(bytes, {
+                shortSide: cfg.shortSide,
+                jpegQuality: cfg.jpegQuality,
+                maxPixels: input.maxPixels,
+              }),
+            } as const;
           } catch (err) {
-            if (err instanceof DecodeError) return { e, error: { reason: QuarantineReason.DecodeFailed, detail: err.message } } as const;
+            if (err instanceof DecodeError)
+              return { e, error: { reason: QuarantineReason.DecodeFailed, detail: err.message } } as const;
             throw err;
           }
         });
         for (const [j, r] of results.entries()) {
           const index = start + j;
           if ('error' in r && r.error) {
-            pendingQuarantine.push({ key: r.e.key, size: r.e.size, etag: r.e.etag, reason: r.error.reason, detail: r.error.detail });
+            pendingQuarantine.push({
+              key: r.e.key,
+              size: r.e.size,
+              etag: r.e.etag,
+              reason: r.error.reason,
+              detail: r.error.detail,
+            });
             continue;
           }
           const img = r.img;
@@ -196,7 +272,13 @@ export function createPreprocessActivities(deps: PreprocessDeps) {
       let quarantineKey: string | undefined;
       if (progress.quarantined.length > 0) {
         quarantineKey = `${base}/quarantine.jsonl`;
-        await putText(s3, bucket, quarantineKey, toJsonl(progress.quarantined.map(quarantineLine)), 'application/x-ndjson');
+        await putText(
+          s3,
+          bucket,
+          quarantineKey,
+          toJsonl(progress.quarantined.map(quarantineLine)),
+          'application/x-ndjson',
+        );
       }
       const index: CanonicalShardIndex = {
         manifestKey: input.manifestKey,
@@ -210,16 +292,42 @@ export function createPreprocessActivities(deps: PreprocessDeps) {
         ...(quarantineKey ? { quarantineKey } : {}),
       };
       if (index.images + index.quarantined !== index.entries) {
-        throw ApplicationFailure.create({ type: 'CountsDoNotReconcile', message: `${index.entries} entries != ${index.images} images + ${index.quarantined} quarantined`, nonRetryable: true });
+        throw ApplicationFailure.create({
+          type: 'CountsDoNotReconcile',
+          message: `${index.entries} entries != ${index.images} images + ${index.quarantined} quarantined`,
+          nonRetryable: true,
+        });
       }
       await putJson(s3, bucket, indexKey, index);
-      return { manifestKey: input.manifestKey, indexKey, entries: index.entries, images: index.images, quarantined: index.quarantined, parts: index.parts.length, bytes: index.bytes, cached: false };
+      return {
+        manifestKey: input.manifestKey,
+        indexKey,
+        entries: index.entries,
+        images: index.images,
+        quarantined: index.quarantined,
+        parts: index.parts.length,
+        bytes: index.bytes,
+        cached: false,
+      };
     },
 
     /** Merge the shard indexes of a plan into the run's dataset index. */
-    async finalizePreprocess(input: { bucket: string; runName: string; plan: PreprocessPlanRef }): Promise<Omit<PreprocessResult, 'cachedShards' | 'coordinatorRuns'>> {
-      const plan = await getJson<{ ingestSummaryKey: string; items: { manifestKey: string; generation: number }[] }>(s3, input.bucket, input.plan.planKey);
-      if (!plan) throw ApplicationFailure.create({ type: ErrorType.ManifestMissing, message: `plan ${input.plan.planKey} is missing`, nonRetryable: true });
+    async finalizePreprocess(input: {
+      bucket: string;
+      runName: string;
+      plan: PreprocessPlanRef;
+    }): Promise<Omit<PreprocessResult, 'cachedShards' | 'coordinatorRuns'>> {
+      const plan = await getJson<{ ingestSummaryKey: string; items: { manifestKey: string; generation: number }[] }>(
+        s3,
+        input.bucket,
+        input.plan.planKey,
+      );
+      if (!plan)
+        throw ApplicationFailure.create({
+          type: ErrorType.ManifestMissing,
+          message: `plan ${input.plan.planKey} is missing`,
+          nonRetryable: true,
+        });
       const dataset: DatasetIndex = {
         runName: input.runName,
         bucket: input.bucket,
@@ -237,10 +345,20 @@ export function createPreprocessActivities(deps: PreprocessDeps) {
       };
       for (const [i, item] of plan.items.entries()) {
         const manifestBytes = await getBytes(s3, input.bucket, item.manifestKey);
-        if (manifestBytes === undefined) throw ApplicationFailure.create({ type: ErrorType.ManifestMissing, message: `manifest ${item.manifestKey} is missing`, nonRetryable: true });
+        if (manifestBytes === undefined)
+          throw ApplicationFailure.create({
+            type: ErrorType.ManifestMissing,
+            message: `manifest ${item.manifestKey} is missing`,
+            nonRetryable: true,
+          });
         const indexKey = `${preprocessKeys.shardBase(input.plan.fingerprint, sha256(manifestBytes))}/index.json`;
         const idx = await getJson<CanonicalShardIndex>(s3, input.bucket, indexKey);
-        if (!idx) throw ApplicationFailure.create({ type: ErrorType.ManifestMissing, message: `canonical shard ${indexKey} is missing`, nonRetryable: false });
+        if (!idx)
+          throw ApplicationFailure.create({
+            type: ErrorType.ManifestMissing,
+            message: `canonical shard ${indexKey} is missing`,
+            nonRetryable: false,
+          });
         dataset.entries += idx.entries;
         dataset.images += idx.images;
         dataset.quarantined += idx.quarantined;

@@ -64,9 +64,11 @@ export function readTar(archive: Uint8Array): TarMember[] {
     if (stored !== sum) throw new TarFormatError(`bad header checksum at offset ${o}`);
     const name = h.toString('utf8', 0, 100).replace(/\0.*$/s, '');
     const size = parseInt(h.toString('ascii', 124, 136).replace(/\0.*$/, '').trim(), 8);
-    if (!Number.isFinite(size) || o + BLOCK + size > buf.length) throw new TarFormatError(`member ${name} runs past the end`);
+    if (!Number.isFinite(size) || o + BLOCK + size > buf.length)
+      throw new TarFormatError(`member ${name} runs past the end`);
     const type = h.toString('ascii', 156, 157);
-    if (type === '0' || type === '\0') out.push({ name, data: new Uint8Array(buf.subarray(o + BLOCK, o + BLOCK + size)) });
+    if (type === '0' || type === '\0')
+      out.push({ name, data: new Uint8Array(buf.subarray(o + BLOCK, o + BLOCK + size)) });
     o += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
   }
   return out;

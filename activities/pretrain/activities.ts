@@ -10,7 +10,13 @@ import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat 
 import type { Client } from '@temporalio/client';
 import { ErrorType } from '../../contracts/errors';
 import type { DatasetIndex } from '../../contracts/preprocess';
-import { stepsPerEpoch, type CheckpointPointer, type DataCursor, type PretrainJob, type SegmentResult } from '../../contracts/pretrain';
+import {
+  stepsPerEpoch,
+  type CheckpointPointer,
+  type DataCursor,
+  type PretrainJob,
+  type SegmentResult,
+} from '../../contracts/pretrain';
 import { getJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
 import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from '../shared/shutdown';
@@ -50,19 +56,36 @@ export function createPretrainActivities(deps: PretrainDeps) {
      * What the workflow needs to plan a run: dataset size, steps per epoch, and the newest checkpoint this run
      * already has (a finished run is then a cache hit). Refuses a run name reused with another dataset or config.
      */
-    async inspectPretrain(job: Omit<PretrainJob, 'targetSteps' | 'resumeFrom'>): Promise<{ images: number; stepsPerEpoch: number; newest?: CheckpointPointer }> {
+    async inspectPretrain(
+      job: Omit<PretrainJob, 'targetSteps' | 'resumeFrom'>,
+    ): Promise<{ images: number; stepsPerEpoch: number; newest?: CheckpointPointer }> {
       const d = await getJson<DatasetIndex>(deps.s3, job.bucket, job.datasetKey);
-      if (!d) throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: `dataset ${job.datasetKey} not found`, nonRetryable: true });
+      if (!d)
+        throw ApplicationFailure.create({
+          type: ErrorType.DatasetMissing,
+          message: `dataset ${job.datasetKey} not found`,
+          nonRetryable: true,
+        });
       const images = d.parts.reduce((n, p) => n + p.count, 0);
       const spe = stepsPerEpoch(images, job.train.batchSize);
-      if (spe === 0) throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: `${images} images is less than one batch of ${job.train.batchSize}`, nonRetryable: true });
+      if (spe === 0)
+        throw ApplicationFailure.create({
+          type: ErrorType.DatasetMissing,
+          message: `${images} images is less than one batch of ${job.train.batchSize}`,
+          nonRetryable: true,
+        });
       const fingerprint = pretrainFingerprint(job, sha256Hex(Buffer.from(JSON.stringify(d.parts.map((p) => p.key)))));
       const store = new CheckpointStore(deps.s3, job.bucket, job.runName, job.train.keepCheckpoints, fingerprint);
       let history: CheckpointPointer[];
       try {
         history = await store.history();
       } catch (err) {
-        if (err instanceof IncompatibleRunError) throw ApplicationFailure.create({ type: ErrorType.IncompatibleCheckpoint, message: err.message, nonRetryable: true });
+        if (err instanceof IncompatibleRunError)
+          throw ApplicationFailure.create({
+            type: ErrorType.IncompatibleCheckpoint,
+            message: err.message,
+            nonRetryable: true,
+          });
         throw err;
       }
       return { images, stepsPerEpoch: spe, ...(history[0] ? { newest: history[0] } : {}) };
@@ -75,7 +98,10 @@ export function createPretrainActivities(deps: PretrainDeps) {
       const candidates = [last?.pointer, job.resumeFrom].filter((p): p is CheckpointPointer => Boolean(p));
       const resumeFrom = candidates.sort((a, b) => b.step - a.step)[0];
       const workflowId = info.workflowExecution?.workflowId;
-      let beat: SegmentHeartbeat = { step: resumeFrom?.step ?? 0, ...(resumeFrom ? { pointer: resumeFrom, cursor: resumeFrom.cursor } : {}) };
+      let beat: SegmentHeartbeat = {
+        step: resumeFrom?.step ?? 0,
+        ...(resumeFrom ? { pointer: resumeFrom, cursor: resumeFrom.cursor } : {}),
+      };
       heartbeat(beat);
       const keepAlive = setInterval(() => heartbeat(beat), 5000); // liveness while a checkpoint uploads
       try {
@@ -89,22 +115,33 @@ export function createPretrainActivities(deps: PretrainDeps) {
           shutdown: deps.shutdown ?? workerShutdown,
           onMessage: (msg) => {
             if (msg.type === 'progress') {
-              beat = { ...beat, step: msg.step, cursor: msg.cursor, loss: msg.loss, lr: msg.lr, imagesPerSec: msg.imagesPerSec };
+              beat = {
+                ...beat,
+                step: msg.step,
+                cursor: msg.cursor,
+                loss: msg.loss,
+                lr: msg.lr,
+                imagesPerSec: msg.imagesPerSec,
+              };
               heartbeat(beat);
             } else if (msg.type === 'checkpoint') {
               beat = { ...beat, step: msg.pointer.step, cursor: msg.pointer.cursor, pointer: msg.pointer };
               heartbeat(beat);
-              if (workflowId) deps.client?.workflow
-                .getHandle(workflowId)
-                .signal(checkpointSignalName, msg.pointer)
-                .catch(() => undefined); // best effort: the next segment also reads latest.json
+              if (workflowId)
+                deps.client?.workflow
+                  .getHandle(workflowId)
+                  .signal(checkpointSignalName, msg.pointer)
+                  .catch(() => undefined); // best effort: the next segment also reads latest.json
             }
           },
           stoppedFailure: (byCancel, msg) => {
             const step = (msg?.type === 'stopped' ? msg.pointer?.step : undefined) ?? beat.step;
             return byCancel
               ? new CancelledFailure(`training stopped at step ${step} after checkpointing`)
-              : ApplicationFailure.retryable(`worker shutting down: checkpoint committed at step ${step}; the retry resumes from it`, WORKER_SHUTDOWN);
+              : ApplicationFailure.retryable(
+                  `worker shutting down: checkpoint committed at step ${step}; the retry resumes from it`,
+                  WORKER_SHUTDOWN,
+                );
           },
         });
       } finally {

@@ -31,9 +31,20 @@ export class IncompatibleRunError extends Error {
 }
 
 /** Identity of a training run's inputs: the dataset and every setting that changes the trained weights. */
-export function pretrainFingerprint(job: Pick<PretrainJob, 'datasetKey' | 'seed' | 'regnet' | 'swav' | 'optim' | 'train' | 'warmStartFrom'>, datasetFingerprint: string): string {
+export function pretrainFingerprint(
+  job: Pick<PretrainJob, 'datasetKey' | 'seed' | 'regnet' | 'swav' | 'optim' | 'train' | 'warmStartFrom'>,
+  datasetFingerprint: string,
+): string {
   const { segmentSteps: _s, heartbeatTimeoutSeconds: _h, keepCheckpoints: _k, ...train } = job.train;
-  const relevant = { dataset: datasetFingerprint, seed: job.seed, regnet: job.regnet, swav: job.swav, optim: job.optim, train, warm: job.warmStartFrom ?? null };
+  const relevant = {
+    dataset: datasetFingerprint,
+    seed: job.seed,
+    regnet: job.regnet,
+    swav: job.swav,
+    optim: job.optim,
+    train,
+    warm: job.warmStartFrom ?? null,
+  };
   return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
 }
 
@@ -47,7 +58,7 @@ export class CheckpointStore {
     private readonly bucket: string,
     private readonly runName: string,
     private readonly keep: number,
-    private readonly fingerprint: string
+    private readonly fingerprint: string,
   ) {}
 
   /** Checkpoints of this run, newest first. A run name reused with another dataset or config is refused. */
@@ -55,20 +66,36 @@ export class CheckpointStore {
     const latest = await getJson<LatestFile>(this.s3, this.bucket, pretrainKeys.latest(this.runName));
     if (latest && latest.fingerprint !== this.fingerprint) {
       throw new IncompatibleRunError(
-        `run "${this.runName}" already has checkpoints trained with another dataset or config (fingerprint ${latest.fingerprint}, now ${this.fingerprint}); use a new run name`
+        `run "${this.runName}" already has checkpoints trained with another dataset or config (fingerprint ${latest.fingerprint}, now ${this.fingerprint}); use a new run name`,
       );
     }
     return latest?.history ?? [];
   }
 
   /** Write the state, then commit it in latest.json; prune checkpoints beyond the newest `keep`. */
-  async save(state: Uint8Array, meta: Omit<CheckpointPointer, 'key' | 'sha256' | 'bytes'>, attempt: number): Promise<CheckpointPointer> {
+  async save(
+    state: Uint8Array,
+    meta: Omit<CheckpointPointer, 'key' | 'sha256' | 'bytes'>,
+    attempt: number,
+  ): Promise<CheckpointPointer> {
     const key = pretrainKeys.checkpoint(this.runName, meta.step, attempt);
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: state, ContentLength: state.length, ContentType: 'application/octet-stream' }));
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: state,
+        ContentLength: state.length,
+        ContentType: 'application/octet-stream',
+      }),
+    );
     const pointer: CheckpointPointer = { ...meta, key, sha256: sha256Hex(state), bytes: state.length };
     const previous = (await this.history()).filter((p) => p.key !== key && p.step < pointer.step);
     const history = [pointer, ...previous];
-    await putJson(this.s3, this.bucket, pretrainKeys.latest(this.runName), { runName: this.runName, fingerprint: this.fingerprint, history: history.slice(0, this.keep) } satisfies LatestFile);
+    await putJson(this.s3, this.bucket, pretrainKeys.latest(this.runName), {
+      runName: this.runName,
+      fingerprint: this.fingerprint,
+      history: history.slice(0, this.keep),
+    } satisfies LatestFile);
     for (const old of history.slice(this.keep)) {
       await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: old.key })).catch(() => undefined);
     }
@@ -80,7 +107,10 @@ export class CheckpointStore {
    * step first; each must match its SHA-256 and be accepted by `apply` (which throws on an incompatible state).
    * Returns undefined when there is no checkpoint at all; throws NoUsableCheckpointError when none is usable.
    */
-  async loadNewest(apply: (bytes: Uint8Array, pointer: CheckpointPointer) => void, hint?: CheckpointPointer): Promise<LoadedCheckpoint | undefined> {
+  async loadNewest(
+    apply: (bytes: Uint8Array, pointer: CheckpointPointer) => void,
+    hint?: CheckpointPointer,
+  ): Promise<LoadedCheckpoint | undefined> {
     const byKey = new Map<string, CheckpointPointer>();
     for (const p of [...(await this.history()), ...(hint ? [hint] : [])]) byKey.set(p.key, p);
     const candidates = [...byKey.values()].sort((a, b) => b.step - a.step);
@@ -103,6 +133,8 @@ export class CheckpointStore {
         skipped.push({ key: pointer.key, reason: (err as Error).message });
       }
     }
-    throw new NoUsableCheckpointError(`no usable checkpoint among ${candidates.length}: ${skipped.map((s) => `${s.key}: ${s.reason}`).join('; ')}`);
+    throw new NoUsableCheckpointError(
+      `no usable checkpoint among ${candidates.length}: ${skipped.map((s) => `${s.key}: ${s.reason}`).join('; ')}`,
+    );
   }
 }

@@ -16,7 +16,7 @@ export class DatasetSource {
   constructor(
     private readonly s3: S3Client,
     private readonly dataset: DatasetIndex,
-    private readonly maxCachedParts = 64
+    private readonly maxCachedParts = 64,
   ) {
     let n = 0;
     for (const p of dataset.parts) {
@@ -50,7 +50,8 @@ export class DatasetSource {
     entry = getBytes(this.s3, this.dataset.bucket, part.key).then((bytes) => {
       if (!bytes) throw new Error(`tar part s3://${this.dataset.bucket}/${part.key} is missing`);
       const samples = [...groupSamples(readTar(bytes)).values()].map((s) => s.get('jpg') ?? new Uint8Array());
-      if (samples.length !== part.count) throw new Error(`tar part ${part.key} holds ${samples.length} samples, index says ${part.count}`);
+      if (samples.length !== part.count)
+        throw new Error(`tar part ${part.key} holds ${samples.length} samples, index says ${part.count}`);
       return samples;
     });
     entry.catch(() => this.cache.delete(p));
@@ -60,7 +61,8 @@ export class DatasetSource {
   }
 
   async get(index: number): Promise<Uint8Array> {
-    if (!Number.isInteger(index) || index < 0 || index >= this.size) throw new RangeError(`sample ${index} outside [0, ${this.size})`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.size)
+      throw new RangeError(`sample ${index} outside [0, ${this.size})`);
     const p = this.partOf(index);
     const samples = await this.loadPart(p);
     return samples[index - (this.starts[p] as number)] as Uint8Array;

@@ -8,13 +8,26 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../contracts/errors';
 import type { DatasetIndex } from '../../contracts/preprocess';
-import { pretrainKeys, stepsPerEpoch, type CheckpointPointer, type DataCursor, type PretrainJob, type SegmentResult } from '../../contracts/pretrain';
+import {
+  pretrainKeys,
+  stepsPerEpoch,
+  type CheckpointPointer,
+  type DataCursor,
+  type PretrainJob,
+  type SegmentResult,
+} from '../../contracts/pretrain';
 import { createSwavEngine, NonFiniteLossError, type SwavEngine } from '../../engine';
 import { lrAt } from '../../ml/schedules';
 import { MulticropBatcher } from '../../multicrop/batcher';
 import { createS3Client, getBytes, getJson, putJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
-import { CheckpointStore, IncompatibleRunError, NoUsableCheckpointError, pretrainFingerprint, sha256Hex } from './checkpoints';
+import {
+  CheckpointStore,
+  IncompatibleRunError,
+  NoUsableCheckpointError,
+  pretrainFingerprint,
+  sha256Hex,
+} from './checkpoints';
 import { DatasetSource } from './dataset-source';
 
 export type TrainerMessage =
@@ -44,37 +57,66 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
   const started = Date.now();
   const s3 = createS3Client(loadServiceSettings().s3);
   const dataset = await getJson<DatasetIndex>(s3, job.bucket, job.datasetKey);
-  if (!dataset) throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: `dataset index s3://${job.bucket}/${job.datasetKey} not found`, nonRetryable: true });
+  if (!dataset)
+    throw ApplicationFailure.create({
+      type: ErrorType.DatasetMissing,
+      message: `dataset index s3://${job.bucket}/${job.datasetKey} not found`,
+      nonRetryable: true,
+    });
   const source = new DatasetSource(s3, dataset);
   const spe = stepsPerEpoch(source.size, job.train.batchSize);
   if (spe === 0) {
-    throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: `${source.size} images is less than one batch of ${job.train.batchSize}`, nonRetryable: true });
+    throw ApplicationFailure.create({
+      type: ErrorType.DatasetMissing,
+      message: `${source.size} images is less than one batch of ${job.train.batchSize}`,
+      nonRetryable: true,
+    });
   }
   const totalSteps = spe * job.train.epochs;
   const engine: SwavEngine = createSwavEngine({ regnet: job.regnet, swav: job.swav, optim: job.optim });
   const backend = `${engine.info.name}${engine.info.device ? `:${engine.info.device}` : ''}`;
   // The dataset's content identity: its parts are content-addressed, so their keys identify the images.
   const datasetFingerprint = sha256Hex(Buffer.from(JSON.stringify(dataset.parts.map((p) => p.key))));
-  const store = new CheckpointStore(s3, job.bucket, job.runName, job.train.keepCheckpoints, pretrainFingerprint(job, datasetFingerprint));
+  const store = new CheckpointStore(
+    s3,
+    job.bucket,
+    job.runName,
+    job.train.keepCheckpoints,
+    pretrainFingerprint(job, datasetFingerprint),
+  );
 
   let loaded;
   try {
     loaded = await store.loadNewest((bytes) => engine.loadState(bytes), job.resumeFrom);
   } catch (err) {
     if (err instanceof NoUsableCheckpointError || err instanceof IncompatibleRunError) {
-      throw ApplicationFailure.create({ type: ErrorType.IncompatibleCheckpoint, message: err.message, nonRetryable: true });
+      throw ApplicationFailure.create({
+        type: ErrorType.IncompatibleCheckpoint,
+        message: err.message,
+        nonRetryable: true,
+      });
     }
     throw err;
   }
-  if (loaded && loaded.skipped.length > 0) process.stderr.write(`trainer: fell back past ${loaded.skipped.map((s) => `${s.key} (${s.reason})`).join(', ')}\n`);
+  if (loaded && loaded.skipped.length > 0)
+    process.stderr.write(`trainer: fell back past ${loaded.skipped.map((s) => `${s.key} (${s.reason})`).join(', ')}\n`);
   let pointer = loaded?.pointer;
   if (!loaded && job.warmStartFrom) {
     const bytes = await getBytes(s3, job.bucket, job.warmStartFrom);
-    if (!bytes) throw ApplicationFailure.create({ type: ErrorType.CheckpointMissing, message: `warm-start checkpoint ${job.warmStartFrom} not found`, nonRetryable: true });
+    if (!bytes)
+      throw ApplicationFailure.create({
+        type: ErrorType.CheckpointMissing,
+        message: `warm-start checkpoint ${job.warmStartFrom} not found`,
+        nonRetryable: true,
+      });
     try {
       engine.warmStart(bytes);
     } catch (err) {
-      throw ApplicationFailure.create({ type: ErrorType.IncompatibleCheckpoint, message: `warm start from ${job.warmStartFrom}: ${(err as Error).message}`, nonRetryable: true });
+      throw ApplicationFailure.create({
+        type: ErrorType.IncompatibleCheckpoint,
+        message: `warm start from ${job.warmStartFrom}: ${(err as Error).message}`,
+        nonRetryable: true,
+      });
     }
     process.stderr.write(`trainer: warm start from ${job.warmStartFrom}\n`);
   } else if (!loaded) engine.init(job.seed);
@@ -87,7 +129,14 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
     });
   }
   const target = Math.min(job.targetSteps, totalSteps);
-  const lrOpts = { baseLr: job.optim.baseLr, finalLr: job.optim.finalLr, startWarmupLr: job.optim.startWarmupLr, warmupEpochs: job.optim.warmupEpochs, epochs: job.train.epochs, itersPerEpoch: spe };
+  const lrOpts = {
+    baseLr: job.optim.baseLr,
+    finalLr: job.optim.finalLr,
+    startWarmupLr: job.optim.startWarmupLr,
+    warmupEpochs: job.optim.warmupEpochs,
+    epochs: job.train.epochs,
+    itersPerEpoch: spe,
+  };
   const batcher = new MulticropBatcher({
     numSamples: source.size,
     batchSize: job.train.batchSize,
@@ -113,7 +162,10 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
   const checkpoint = async (next: DataCursor): Promise<void> => {
     if (engine.stepCount === lastCheckpointStep && pointer) return;
     // The cursor log of the steps since the previous checkpoint is written before the pointer commits them.
-    await putJson(s3, job.bucket, pretrainKeys.cursorLog(job.runName, engine.stepCount), { step: engine.stepCount, entries: log });
+    await putJson(s3, job.bucket, pretrainKeys.cursorLog(job.runName, engine.stepCount), {
+      step: engine.stepCount,
+      entries: log,
+    });
     const state = engine.saveState({ backend, cursor: next, runName: job.runName });
     pointer = await store.save(state, { step: engine.stepCount, cursor: next, loss: lastLoss, backend }, attempt);
     lastCheckpointStep = engine.stepCount;
@@ -126,22 +178,43 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
       for await (const batch of batcher) {
         const step = engine.stepCount;
         lastLr = lrAt(step, lrOpts);
-        const result = engine.step({ crops: batch.groups.map((g) => g.data), batch: batch.indices.length, epoch: batch.epoch }, lastLr);
+        const result = engine.step(
+          { crops: batch.groups.map((g) => g.data), batch: batch.indices.length, epoch: batch.epoch },
+          lastLr,
+        );
         lastLoss = result.loss;
         stepsThisSegment++;
         if (verbose) process.stderr.write(`trainer: step ${engine.stepCount} loss ${lastLoss.toFixed(5)}\n`);
         skippedTotal += batch.skipped.length;
-        log.push({ step, epoch: batch.epoch, position: batch.start.position, indices: Array.from(batch.indices), skipped: batch.skipped.map((s) => s.index) });
+        log.push({
+          step,
+          epoch: batch.epoch,
+          position: batch.start.position,
+          indices: Array.from(batch.indices),
+          skipped: batch.skipped.map((s) => s.index),
+        });
         imagesSinceReport += batch.indices.length;
         const now = Date.now();
         if (now - reportAt >= 1000) {
           imagesPerSec = (imagesSinceReport * 1000) / (now - reportAt);
           imagesSinceReport = 0;
           reportAt = now;
-          send({ type: 'progress', step: engine.stepCount, cursor: batch.next, loss: lastLoss, lr: lastLr, imagesPerSec });
+          send({
+            type: 'progress',
+            step: engine.stepCount,
+            cursor: batch.next,
+            loss: lastLoss,
+            lr: lastLr,
+            imagesPerSec,
+          });
         }
         const epochEnd = batch.next.epoch !== batch.epoch;
-        if (engine.stepCount % job.train.checkpointEverySteps === 0 || epochEnd || engine.stepCount >= target || stopRequested) {
+        if (
+          engine.stepCount % job.train.checkpointEverySteps === 0 ||
+          epochEnd ||
+          engine.stepCount >= target ||
+          stopRequested
+        ) {
           await checkpoint(batch.next);
         }
         if (stopRequested) {
@@ -195,9 +268,15 @@ if (require.main === module) {
         () => process.exit(0),
         (err: unknown) => {
           const e = err as Error & { type?: string; nonRetryable?: boolean; details?: unknown };
-          send({ type: 'error', ...(e.type ? { errorType: e.type } : {}), message: e.message ?? String(err), nonRetryable: e.nonRetryable ?? false, details: e.details });
+          send({
+            type: 'error',
+            ...(e.type ? { errorType: e.type } : {}),
+            message: e.message ?? String(err),
+            nonRetryable: e.nonRetryable ?? false,
+            details: e.details,
+          });
           setTimeout(() => process.exit(1), 50);
-        }
+        },
       );
     }
   });

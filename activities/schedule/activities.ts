@@ -20,13 +20,19 @@ async function listRunKeys(s3: S3Client, bucket: string, scheduleId: string): Pr
   let token: string | undefined;
   try {
     do {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
+      const page = await s3.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
+      );
       for (const o of page.Contents ?? []) if (o.Key?.endsWith('.json')) keys.push(o.Key);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   } catch (err) {
     if ((err as Error).name === 'NoSuchBucket') {
-      throw ApplicationFailure.create({ type: ErrorType.BucketMissing, message: `bucket ${bucket} does not exist`, nonRetryable: true });
+      throw ApplicationFailure.create({
+        type: ErrorType.BucketMissing,
+        message: `bucket ${bucket} does not exist`,
+        nonRetryable: true,
+      });
     }
     throw err;
   }
@@ -38,7 +44,11 @@ async function listRunKeys(s3: S3Client, bucket: string, scheduleId: string): Pr
  * The lineage of a schedule, oldest first: the index, plus any record the index has not caught up with yet.
  * Used by `seerflow schedule describe`; reads only the records missing from the index.
  */
-export async function readScheduleRegistry(s3: S3Client, bucket: string, scheduleId: string): Promise<ScheduleRegistry> {
+export async function readScheduleRegistry(
+  s3: S3Client,
+  bucket: string,
+  scheduleId: string,
+): Promise<ScheduleRegistry> {
   const index = await getJson<ScheduleRegistry>(s3, bucket, scheduleKeys.registry(scheduleId));
   const byName = new Map((index?.runs ?? []).map((r) => [r.runName, r]));
   for (const key of await listRunKeys(s3, bucket, scheduleId)) {
@@ -65,7 +75,10 @@ export function createScheduleActivities(deps: ScheduleActivityDeps) {
      * Adds a successful run to the registry. Idempotent per run name: a retry rewrites the same record and
      * rebuilds the same index.
      */
-    async recordScheduledRun(input: { bucket: string; record: ScheduledRunRecord }): Promise<{ registryKey: string; runs: number }> {
+    async recordScheduledRun(input: {
+      bucket: string;
+      record: ScheduledRunRecord;
+    }): Promise<{ registryKey: string; runs: number }> {
       const { bucket, record } = input;
       await putJson(s3, bucket, scheduleKeys.run(record.scheduleId, record.runName), record);
       const registry = await readScheduleRegistry(s3, bucket, record.scheduleId);

@@ -48,11 +48,17 @@ export interface SuperviseTrainerOptions<M extends { type: string }> {
  */
 export function superviseTrainerChild<R, M extends { type: string }>(opts: SuperviseTrainerOptions<M>): Promise<R> {
   if (!existsSync(opts.script)) {
-    return Promise.reject(new Error(`${opts.label} script ${opts.script} is missing; build with \`npx tsc -p tsconfig.json\``));
+    return Promise.reject(
+      new Error(`${opts.label} script ${opts.script} is missing; build with \`npx tsc -p tsconfig.json\``),
+    );
   }
   const child = fork(opts.script, [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? '1', TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
+    env: {
+      ...process.env,
+      TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? '1',
+      TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2',
+    },
   });
   let shuttingDown = false;
   const untrack = opts.shutdown.track(() => {
@@ -89,7 +95,7 @@ export function superviseTrainerChild<R, M extends { type: string }>(opts: Super
                   nonRetryable: msg.nonRetryable ?? false,
                   details: msg.details !== undefined ? [msg.details] : [],
                 })
-              : new Error(`${opts.label} failed: ${msg.message}`)
+              : new Error(`${opts.label} failed: ${msg.message}`),
           );
           break;
         default:

@@ -5,7 +5,10 @@ import { addConfigOptions, configFromOptions, printJson, type ConfigCliOptions }
 export function register(program: Command): void {
   const cmd = program.command('config').description('print or validate the resolved run configuration');
   addConfigOptions(cmd.command('show').description('print the resolved config as JSON (what the workflow receives)'))
-    .option('--as-input', 'wrap it as the pipeline workflow input ({"config": ...}), for `temporal workflow start --input-file`')
+    .option(
+      '--as-input',
+      'wrap it as the pipeline workflow input ({"config": ...}), for `temporal workflow start --input-file`',
+    )
     .action((opts: ConfigCliOptions & { asInput?: boolean }) => {
       const cfg = configFromOptions(opts);
       printJson(opts.asInput ? { config: cfg } : cfg);
@@ -14,6 +17,6 @@ export function register(program: Command): void {
     (opts: ConfigCliOptions) => {
       const cfg = configFromOptions(opts);
       process.stdout.write(`config ok (preset ${cfg.preset}, run ${cfg.run.name})\n`);
-    }
+    },
   );
 }

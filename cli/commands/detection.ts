@@ -11,7 +11,12 @@ import { runDetectionProcess } from '../../activities/detection/activities';
 import { summarizeDetection, type DetectionJob, type DetectionRunResult } from '../../activities/detection/types';
 import type { Initialisation } from '../../contracts/evaluate';
 import { pretrainKeys, type CheckpointPointer } from '../../contracts/pretrain';
-import { datasetVersion, detectionKeys, writeDetectionDataset, type DetectionManifest } from '../../datasets/detection/build-dataset';
+import {
+  datasetVersion,
+  detectionKeys,
+  writeDetectionDataset,
+  type DetectionManifest,
+} from '../../datasets/detection/build-dataset';
 import { createS3Client, ensureBucket, getBytes, getJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { addConfigOptions, configFromOptions, printJson, type ConfigCliOptions } from '../common';
@@ -21,14 +26,16 @@ import { CliError, EXIT } from '../exit-codes';
 function intArg(min: number, max: number) {
   return (raw: string): number => {
     const n = Number(raw);
-    if (!/^\d+$/.test(raw.trim()) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in ${min}..${max}`);
+    if (!/^\d+$/.test(raw.trim()) || n < min || n > max)
+      throw new InvalidArgumentError(`expected an integer in ${min}..${max}`);
     return n;
   };
 }
 
 function seedList(raw: string): number[] {
   const out = raw.split(',').map((s) => Number(s.trim()));
-  if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidArgumentError('expected seeds like 0,1,2');
+  if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < 0))
+    throw new InvalidArgumentError('expected seeds like 0,1,2');
   return out;
 }
 
@@ -56,16 +63,31 @@ interface RunOptions extends ConfigCliOptions {
   json?: boolean;
 }
 
-async function resolveCheckpoint(s3: ReturnType<typeof createS3Client>, bucket: string, opts: RunOptions): Promise<CheckpointPointer> {
+async function resolveCheckpoint(
+  s3: ReturnType<typeof createS3Client>,
+  bucket: string,
+  opts: RunOptions,
+): Promise<CheckpointPointer> {
   if (opts.checkpointKey) {
     const bytes = await getBytes(s3, bucket, opts.checkpointKey);
     if (!bytes) throw new CliError(`checkpoint s3://${bucket}/${opts.checkpointKey} not found`);
-    return { key: opts.checkpointKey, step: 0, cursor: { epoch: 0, position: 0 }, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, loss: Number.NaN, backend: 'unknown' };
+    return {
+      key: opts.checkpointKey,
+      step: 0,
+      cursor: { epoch: 0, position: 0 },
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      bytes: bytes.length,
+      loss: Number.NaN,
+      backend: 'unknown',
+    };
   }
   const run = opts.checkpointRun ?? 'det-src';
   const latest = await getJson<{ history: CheckpointPointer[] }>(s3, bucket, pretrainKeys.latest(run));
   const p = latest?.history[0];
-  if (!p) throw new CliError(`no SwAV checkpoint at s3://${bucket}/${pretrainKeys.latest(run)}; run \`seerflow run --preset tiny --name ${run}\` first`);
+  if (!p)
+    throw new CliError(
+      `no SwAV checkpoint at s3://${bucket}/${pretrainKeys.latest(run)}; run \`seerflow run --preset tiny --name ${run}\` first`,
+    );
   return p;
 }
 
@@ -74,11 +96,15 @@ function pct(v: number | undefined): string {
 }
 
 export function register(program: Command): void {
-  const det = program.command('detection').description('detection benchmark: copy-paste dataset, detector training, COCO AP');
+  const det = program
+    .command('detection')
+    .description('detection benchmark: copy-paste dataset, detector training, COCO AP');
 
   det
     .command('build')
-    .description('write the detection dataset (Fashion-MNIST items on real photos, exact boxes) to s3://<bucket>/detection/<version>/')
+    .description(
+      'write the detection dataset (Fashion-MNIST items on real photos, exact boxes) to s3://<bucket>/detection/<version>/',
+    )
     .option('--images <n>', 'training images', intArg(1, 1_000_000), 1000)
     .option('--test-images <n>', 'test images (default: images / 4)', intArg(1, 1_000_000))
     .option('--seed <n>', 'seed of every random choice', intArg(0, 2 ** 31 - 1), 0)
@@ -89,7 +115,13 @@ export function register(program: Command): void {
     .action(async (o: BuildOptions) => {
       const s3 = createS3Client(loadServiceSettings().s3);
       await ensureBucket(s3, o.bucket);
-      const opts = { images: o.images, seed: o.seed, size: o.size, ...(o.testImages ? { testImages: o.testImages } : {}), ...(o.photos ? { photos: o.photos } : {}) };
+      const opts = {
+        images: o.images,
+        seed: o.seed,
+        size: o.size,
+        ...(o.testImages ? { testImages: o.testImages } : {}),
+        ...(o.photos ? { photos: o.photos } : {}),
+      };
       const t0 = Date.now();
       const r = await writeDetectionDataset(s3, o.bucket, opts, {
         onProgress: (done, total) => {
@@ -103,14 +135,16 @@ export function register(program: Command): void {
           `  train  ${m.train.images} images, ${m.train.annotations} boxes\n` +
           `  test   ${m.test.images} images, ${m.test.annotations} boxes (unseen Fashion-MNIST t10k items)\n` +
           `  ${m.options.size}x${m.options.size} px, ${m.backgrounds.length} background photos, ${((Date.now() - t0) / 1000).toFixed(1)} s\n` +
-          `  use: seerflow detection run --dataset ${m.prefix}\n`
+          `  use: seerflow detection run --dataset ${m.prefix}\n`,
       );
     });
 
   addConfigOptions(
     det
       .command('run')
-      .description('train + evaluate detectors on a dataset (pretrained trunk from a SwAV run and/or scratch), print COCO AP over seeds')
+      .description(
+        'train + evaluate detectors on a dataset (pretrained trunk from a SwAV run and/or scratch), print COCO AP over seeds',
+      ),
   )
     .option('--dataset <prefix>', 'dataset prefix, e.g. detection/<version>/ (default: the `build` defaults)')
     .option('--bucket <name>', 'bucket', 'seerflow')
@@ -124,12 +158,15 @@ export function register(program: Command): void {
     .option('--out <file>', 'also write all runs and the summary as JSON')
     .option('--json', 'print runs and summary as JSON')
     .action(async (o: RunOptions) => {
-      if (!['pretrained', 'scratch', 'both'].includes(o.init)) throw new CliError('--init must be pretrained, scratch or both', EXIT.usage);
+      if (!['pretrained', 'scratch', 'both'].includes(o.init))
+        throw new CliError('--init must be pretrained, scratch or both', EXIT.usage);
       const cfg = configFromOptions(o);
       const s3 = createS3Client(loadServiceSettings().s3);
       const prefix = o.dataset ?? detectionKeys.prefix(datasetVersion({ images: 1000, seed: 0 }));
       if (!(await getJson<DetectionManifest>(s3, o.bucket, detectionKeys.manifest(prefix)))) {
-        throw new CliError(`no detection dataset at s3://${o.bucket}/${prefix}; run \`seerflow detection build\` first`);
+        throw new CliError(
+          `no detection dataset at s3://${o.bucket}/${prefix}; run \`seerflow detection build\` first`,
+        );
       }
       const inits: Initialisation[] = o.init === 'both' ? ['pretrained', 'scratch'] : [o.init];
       const checkpoint = inits.includes('pretrained') ? await resolveCheckpoint(s3, o.bucket, o) : undefined;
@@ -153,18 +190,31 @@ export function register(program: Command): void {
             onMessage: (m) => {
               if (m.type === 'checkpoint' && m.pointer.epoch !== lastEpoch) {
                 lastEpoch = m.pointer.epoch;
-                process.stderr.write(`  ${init} seed ${seed}: epoch ${m.pointer.epoch}/${o.epochs} loss ${m.pointer.loss.toFixed(3)}\n`);
+                process.stderr.write(
+                  `  ${init} seed ${seed}: epoch ${m.pointer.epoch}/${o.epochs} loss ${m.pointer.loss.toFixed(3)}\n`,
+                );
               }
             },
           });
           runs.push(r);
-          process.stderr.write(`${init.padEnd(10)} seed ${seed}: AP ${pct(r.stats[0])} AP50 ${pct(r.stats[1])} AP75 ${pct(r.stats[2])}  (${r.computeSeconds}s${r.cached ? ', cached' : ''})\n`);
+          process.stderr.write(
+            `${init.padEnd(10)} seed ${seed}: AP ${pct(r.stats[0])} AP50 ${pct(r.stats[1])} AP75 ${pct(r.stats[2])}  (${r.computeSeconds}s${r.cached ? ', cached' : ''})\n`,
+          );
         }
       }
       const summary = summarizeDetection(runs);
-      const doc = { dataset: prefix, checkpointKey: checkpoint?.key ?? null, epochs: o.epochs, regnet: cfg.model.regnet, runs, summary };
+      const doc = {
+        dataset: prefix,
+        checkpointKey: checkpoint?.key ?? null,
+        epochs: o.epochs,
+        regnet: cfg.model.regnet,
+        runs,
+        summary,
+      };
       if (o.out) writeFileSync(o.out, `${JSON.stringify(doc, null, 2)}\n`);
       if (o.json) return printJson(doc);
-      process.stdout.write(`detection ${prefix} (${o.epochs} epochs, seeds ${o.seeds.join(',')})\n${formatDetectionSummary(summary)}\n`);
+      process.stdout.write(
+        `detection ${prefix} (${o.epochs} epochs, seeds ${o.seeds.join(',')})\n${formatDetectionSummary(summary)}\n`,
+      );
     });
 }

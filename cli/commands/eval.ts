@@ -13,7 +13,16 @@ import { createS3Client, getBytes, getJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { formatEvaluation } from '../eval-table';
 import { follow } from '../progress';
-import { addConfigOptions, configFromOptions, connectClient, printJson, settleWorkflow, startLocalWorkersIfNone, stopLocalWorkers, type ConfigCliOptions } from '../common';
+import {
+  addConfigOptions,
+  configFromOptions,
+  connectClient,
+  printJson,
+  settleWorkflow,
+  startLocalWorkersIfNone,
+  stopLocalWorkers,
+  type ConfigCliOptions,
+} from '../common';
 import { CliError, EXIT } from '../exit-codes';
 import { workflowUiUrl } from '../summary';
 
@@ -27,22 +36,39 @@ async function checkpointPointer(bucket: string, key: string): Promise<Checkpoin
   const s3 = createS3Client(loadServiceSettings().s3);
   const run = /^runs\/([^/]+)\/pretrain\/checkpoints\//.exec(key)?.[1];
   if (run) {
-    const latest = await getJson<{ history?: CheckpointPointer[] }>(s3, bucket, `runs/${run}/pretrain/checkpoints/latest.json`);
+    const latest = await getJson<{ history?: CheckpointPointer[] }>(
+      s3,
+      bucket,
+      `runs/${run}/pretrain/checkpoints/latest.json`,
+    );
     const known = latest?.history?.find((p) => p.key === key);
     if (known) return known;
   }
   const bytes = await getBytes(s3, bucket, key);
   if (!bytes) throw new CliError(`checkpoint s3://${bucket}/${key} not found`, EXIT.usage);
   const step = Number(/step-(\d+)/.exec(key)?.[1] ?? 0);
-  return { key, step, cursor: { epoch: 0, position: 0 }, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, loss: Number.NaN, backend: 'unknown' };
+  return {
+    key,
+    step,
+    cursor: { epoch: 0, position: 0 },
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    bytes: bytes.length,
+    loss: Number.NaN,
+    backend: 'unknown',
+  };
 }
 
 export function register(program: Command): void {
   addConfigOptions(
     program
       .command('eval')
-      .description('evaluate a SwAV checkpoint: linear, fine-tune and low-shot classification and detection AP, pretrained vs scratch')
-      .argument('<checkpointKey>', 'S3 key of an engine state, e.g. runs/demo/pretrain/checkpoints/step-00000126-a1.state')
+      .description(
+        'evaluate a SwAV checkpoint: linear, fine-tune and low-shot classification and detection AP, pretrained vs scratch',
+      )
+      .argument(
+        '<checkpointKey>',
+        'S3 key of an engine state, e.g. runs/demo/pretrain/checkpoints/step-00000126-a1.state',
+      ),
   )
     .option('--json', 'print the result as JSON')
     .option('--no-workers', 'do not start local workers when none are polling')
@@ -65,7 +91,9 @@ export function register(program: Command): void {
           typedSearchAttributes: [{ key: SEER_RUN, value: runName }],
         });
         const url = workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId);
-        process.stderr.write(`evaluation ${workflowId} of ${checkpointKey} (preset ${cfg.preset})\nTemporal UI: ${url}\n`);
+        process.stderr.write(
+          `evaluation ${workflowId} of ${checkpointKey} (preset ${cfg.preset})\nTemporal UI: ${url}\n`,
+        );
         // The same live progress as `seerflow run` (a bar on a terminal, lines otherwise).
         const r = await settleWorkflow(follow<EvaluationResult>(client, handle.workflowId), 'evaluation', url);
         if (r === undefined) return;

@@ -3,17 +3,31 @@ import type { Command } from 'commander';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
 import { workflowIds } from '../../contracts/pipeline';
 import { loadServiceSettings } from '../../infra/settings';
-import { addConfigOptions, configFromOptions, connectClient, printJson, settleWorkflow, startLocalWorkersIfNone, stopLocalWorkers, type ConfigCliOptions } from '../common';
+import {
+  addConfigOptions,
+  configFromOptions,
+  connectClient,
+  printJson,
+  settleWorkflow,
+  startLocalWorkersIfNone,
+  stopLocalWorkers,
+  type ConfigCliOptions,
+} from '../common';
 import { follow } from '../progress';
 import { formatIngest, workflowUiUrl } from '../summary';
 
 export function register(program: Command): void {
-  addConfigOptions(program.command('ingest').description('list, validate and manifest the corpus (the first pipeline stage alone)'))
+  addConfigOptions(
+    program.command('ingest').description('list, validate and manifest the corpus (the first pipeline stage alone)'),
+  )
     .option('--previous <summaryKey>', 'incremental: only objects new or changed since this ingest summary')
     .option('--no-workers', 'do not start local workers when none are polling')
     .option('--json', 'print the result as JSON')
     .action(async (opts: ConfigCliOptions & { previous?: string; workers: boolean; json?: boolean }) => {
-      const cfg = configFromOptions({ ...opts, set: [...(opts.set ?? []), ...(opts.previous ? [`ingest.previousManifest=${opts.previous}`] : [])] });
+      const cfg = configFromOptions({
+        ...opts,
+        set: [...(opts.set ?? []), ...(opts.previous ? [`ingest.previousManifest=${opts.previous}`] : [])],
+      });
       const settings = loadServiceSettings();
       const { client, connection } = await connectClient(settings);
       let workers: Awaited<ReturnType<typeof startLocalWorkersIfNone>>;
@@ -21,7 +35,12 @@ export function register(program: Command): void {
         workers = await startLocalWorkersIfNone(client, settings, opts.workers);
         const workflowId = workflowIds.stage(cfg.run.name, 'ingest');
         const input: IngestInput = { runName: cfg.run.name, config: cfg.ingest };
-        await client.workflow.start('ingestWorkflow', { taskQueue: settings.taskQueues.orchestrator, workflowId, args: [input], workflowIdConflictPolicy: 'USE_EXISTING' });
+        await client.workflow.start('ingestWorkflow', {
+          taskQueue: settings.taskQueues.orchestrator,
+          workflowId,
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        });
         const url = workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId);
         process.stderr.write(`ingest ${workflowId}\nTemporal UI: ${url}\n`);
         const result = await settleWorkflow(follow<IngestResult>(client, workflowId), 'ingest', url);

@@ -112,14 +112,16 @@ export function formatPlanTable(p: PlanResult): string {
   ];
   const header = ['stage', 'depth', 'width', 'bottleneck', 'group width', 'groups', 'stride'];
   const rows = p.spec.stages.map((s, i) =>
-    [i + 1, s.depth, s.width, s.bottleneckWidth, s.groupWidth, s.groups, s.stride].map(String)
+    [i + 1, s.depth, s.width, s.bottleneckWidth, s.groupWidth, s.groups, s.stride].map(String),
   );
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => (row[c] ?? '').length)));
   for (const row of [header, ...rows]) lines.push(row.map((cell, c) => cell.padStart(widths[c] ?? 0)).join('  '));
   const head = p.numClasses !== undefined ? ` (trunk + ${p.numClasses}-way classifier)` : ' (trunk)';
   lines.push('');
   lines.push(`params  ${fmt(p.params)}${head}`);
-  lines.push(`flops   ${fmt(p.flops)} multiply-adds at ${p.resolution}x${p.resolution} (${(p.flops / 1e9).toFixed(3)} G)`);
+  lines.push(
+    `flops   ${fmt(p.flops)} multiply-adds at ${p.resolution}x${p.resolution} (${(p.flops / 1e9).toFixed(3)} G)`,
+  );
   return `${lines.join('\n')}\n`;
 }
 

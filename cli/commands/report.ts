@@ -53,7 +53,13 @@ export async function pretrainSegments(client: Client, workflowId: string, maxRu
       const payload = done?.result?.payloads?.[0];
       if (done && payload && activityType.get(String(done.scheduledEventId)) === 'trainSegment') {
         const s = defaultPayloadConverter.fromPayload<SegmentResult>(payload as Payload);
-        runPoints.push({ step: s.steps, loss: s.loss, lr: s.lr, imagesPerSec: s.imagesPerSec, computeSeconds: s.computeSeconds });
+        runPoints.push({
+          step: s.steps,
+          loss: s.loss,
+          lr: s.lr,
+          imagesPerSec: s.imagesPerSec,
+          computeSeconds: s.computeSeconds,
+        });
       }
     }
     points.unshift(...runPoints);
@@ -71,7 +77,7 @@ export async function pretrainSegments(client: Client, workflowId: string, maxRu
 export async function collectReportData(
   client: Client,
   workflowId: string,
-  known: { result?: PipelineResultWithEvaluation; config?: SeerConfig } = {}
+  known: { result?: PipelineResultWithEvaluation; config?: SeerConfig } = {},
 ): Promise<ReportData> {
   const handle = client.workflow.getHandle(workflowId);
   let desc;
@@ -82,10 +88,16 @@ export async function collectReportData(
     throw err;
   }
   if (desc.type !== 'seerPipelineWorkflow') {
-    throw new CliError(`${workflowId} is a ${desc.type}, not a pipeline; pass the run name or seerflow/<run>`, EXIT.usage);
+    throw new CliError(
+      `${workflowId} is a ${desc.type}, not a pipeline; pass the run name or seerflow/<run>`,
+      EXIT.usage,
+    );
   }
   if (!known.result && desc.status.name !== 'COMPLETED') {
-    throw new CliError(`${workflowId} is ${desc.status.name}: a report needs a completed run (see \`seerflow status ${workflowId}\`)`, EXIT.failure);
+    throw new CliError(
+      `${workflowId} is ${desc.status.name}: a report needs a completed run (see \`seerflow status ${workflowId}\`)`,
+      EXIT.failure,
+    );
   }
   const result = known.result ?? ((await handle.result()) as PipelineResultWithEvaluation);
   const config = known.config ?? (await startedConfig(handle).catch(() => undefined));
@@ -110,7 +122,7 @@ export async function buildAndWriteReport(
   client: Client,
   workflowId: string,
   known: { result?: PipelineResultWithEvaluation; config?: SeerConfig } = {},
-  settings: ServiceSettings = loadServiceSettings()
+  settings: ServiceSettings = loadServiceSettings(),
 ): Promise<ReportLocations> {
   const data = await collectReportData(client, workflowId, known);
   const { buildReport } = await import('../../report/build-report');
@@ -122,7 +134,10 @@ export async function buildAndWriteReport(
   } catch (err) {
     // The local copy is written first, so say where it is.
     const local = path.join(localReportDir(data.pipeline.runName), REPORT_HTML);
-    throw new CliError(`report written to ${displayPath(local)} but not to s3://${bucket}: ${(err as Error).message}`, EXIT.failure);
+    throw new CliError(
+      `report written to ${displayPath(local)} but not to s3://${bucket}: ${(err as Error).message}`,
+      EXIT.failure,
+    );
   } finally {
     s3.destroy();
   }
@@ -137,13 +152,15 @@ export async function reportAfterRun(
   workflowId: string,
   known: { result: PipelineResultWithEvaluation; config: SeerConfig },
   settings: ServiceSettings,
-  json = false
+  json = false,
 ): Promise<void> {
   try {
     const loc = await buildAndWriteReport(client, workflowId, known, settings);
     (json ? process.stderr : process.stdout).write(`report: ${displayPath(loc.local.html)}\n`);
   } catch (err) {
-    process.stderr.write(`report: not written (${(err as Error).message}); retry with \`seerflow report ${known.result.runName}\`\n`);
+    process.stderr.write(
+      `report: not written (${(err as Error).message}); retry with \`seerflow report ${known.result.runName}\`\n`,
+    );
   }
 }
 
@@ -166,7 +183,10 @@ export function register(program: Command): void {
         const loc = await buildAndWriteReport(client, pipelineWorkflowId(idOrRun), {}, settings);
         if (opts.json) printJson(loc);
         else if (opts.openPath) process.stdout.write(`${loc.local.html}\n`);
-        else process.stdout.write(`report: ${displayPath(loc.local.html)}\ns3:     s3://${loc.s3.bucket}/${loc.s3.htmlKey}\n`);
+        else
+          process.stdout.write(
+            `report: ${displayPath(loc.local.html)}\ns3:     s3://${loc.s3.bucket}/${loc.s3.htmlKey}\n`,
+          );
       } finally {
         await connection.close();
       }

@@ -3,7 +3,16 @@ import type { Command } from 'commander';
 import { workflowIds, type PipelineInput, type PipelineResult } from '../../contracts/pipeline';
 import { SEER_RUN } from '../../contracts/search-attributes';
 import { loadServiceSettings } from '../../infra/settings';
-import { addConfigOptions, configFromOptions, connectClient, printJson, settleWorkflow, startLocalWorkersIfNone, stopLocalWorkers, type ConfigCliOptions } from '../common';
+import {
+  addConfigOptions,
+  configFromOptions,
+  connectClient,
+  printJson,
+  settleWorkflow,
+  startLocalWorkersIfNone,
+  stopLocalWorkers,
+  type ConfigCliOptions,
+} from '../common';
 import { follow } from '../progress';
 import { formatPipeline, workflowUiUrl } from '../summary';
 import { reportAfterRun } from './report';
@@ -15,7 +24,9 @@ interface RunOptions extends ConfigCliOptions {
 }
 
 export function register(program: Command): void {
-  addConfigOptions(program.command('run').description('run the SEER pipeline (ingest -> preprocess -> pretrain -> evaluate)'))
+  addConfigOptions(
+    program.command('run').description('run the SEER pipeline (ingest -> preprocess -> pretrain -> evaluate)'),
+  )
     .option('--detach', 'print the workflow ID and UI link, do not wait')
     .option('--no-workers', 'do not start local workers when none are polling')
     .option('--json', 'print the result as JSON')

@@ -33,7 +33,11 @@ import { CliError, EXIT } from '../exit-codes';
 import { workflowUiUrl } from '../summary';
 
 /** Policies of every schedule this command creates (the README shows the same for the Temporal CLI). */
-export const SCHEDULE_POLICIES = { overlap: ScheduleOverlapPolicy.SKIP, pauseOnFailure: true, catchupWindow: '1 day' } as const;
+export const SCHEDULE_POLICIES = {
+  overlap: ScheduleOverlapPolicy.SKIP,
+  pauseOnFailure: true,
+  catchupWindow: '1 day',
+} as const;
 
 /** Memo key holding the spec as the user wrote it (the server turns cron strings into calendars). */
 const SPEC_MEMO = 'seerflowSpec';
@@ -49,7 +53,11 @@ export function parseEvery(text: string): number | undefined {
 }
 
 function formatMs(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const) {
     if (ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${Math.round(ms / 1000)}s`;
@@ -73,12 +81,14 @@ function describeSpec(spec: ScheduleSpecDescription | undefined, memo: Record<st
         const end = r.end ?? r.start;
         if (r.start === all[0] && end === all[1] && (r.step ?? 1) <= 1) return '*';
         const short = (v: U) => (typeof v === 'string' ? v.slice(0, 3).toLowerCase() : String(v));
-        return end === r.start ? short(r.start) : `${short(r.start)}-${short(end)}${r.step && r.step > 1 ? `/${r.step}` : ''}`;
+        return end === r.start
+          ? short(r.start)
+          : `${short(r.start)}-${short(end)}${r.step && r.step > 1 ? `/${r.step}` : ''}`;
       })
       .join(',') || '*';
   for (const c of spec.calendars ?? []) {
     parts.push(
-      `calendar ${field(c.minute, [0, 59])} ${field(c.hour, [0, 23])} ${field(c.dayOfMonth, [1, 31])} ${field(c.month, ['JANUARY', 'DECEMBER'])} ${field(c.dayOfWeek, ['SUNDAY', 'SATURDAY'])}`
+      `calendar ${field(c.minute, [0, 59])} ${field(c.hour, [0, 23])} ${field(c.dayOfMonth, [1, 31])} ${field(c.month, ['JANUARY', 'DECEMBER'])} ${field(c.dayOfWeek, ['SUNDAY', 'SATURDAY'])}`,
     );
   }
   return parts.join('; ') || 'no spec';
@@ -89,7 +99,8 @@ async function onSchedule<T>(id: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof ScheduleNotFoundError) throw new CliError(`no schedule "${id}" (see \`seerflow schedule list\`)`, EXIT.failure);
+    if (err instanceof ScheduleNotFoundError)
+      throw new CliError(`no schedule "${id}" (see \`seerflow schedule list\`)`, EXIT.failure);
     throw err;
   }
 }
@@ -124,17 +135,26 @@ interface CreateOptions extends ConfigCliOptions {
 
 async function create(id: string, opts: CreateOptions): Promise<void> {
   checkScheduleId(id);
-  if (Boolean(opts.cron) === Boolean(opts.every)) throw new CliError('give exactly one of --cron "<expr>" or --every <duration>', EXIT.usage);
+  if (Boolean(opts.cron) === Boolean(opts.every))
+    throw new CliError('give exactly one of --cron "<expr>" or --every <duration>', EXIT.usage);
   let spec: ScheduleSpec;
   let specText: string;
   if (opts.every) {
     const ms = parseEvery(opts.every);
-    if (ms === undefined) throw new CliError(`--every expects a positive integer with s, m, h or d (e.g. 6h, 5m), got "${opts.every}"`, EXIT.usage);
+    if (ms === undefined)
+      throw new CliError(
+        `--every expects a positive integer with s, m, h or d (e.g. 6h, 5m), got "${opts.every}"`,
+        EXIT.usage,
+      );
     spec = { intervals: [{ every: ms }] };
     specText = `every ${formatMs(ms)}`;
   } else {
     const cron = (opts.cron as string).trim();
-    if (cron.split(/\s+/).length < 5 && !cron.startsWith('@')) throw new CliError(`--cron expects 5 fields (minute hour day-of-month month day-of-week), got "${cron}"`, EXIT.usage);
+    if (cron.split(/\s+/).length < 5 && !cron.startsWith('@'))
+      throw new CliError(
+        `--cron expects 5 fields (minute hour day-of-month month day-of-week), got "${cron}"`,
+        EXIT.usage,
+      );
     spec = { cronExpressions: [cron] };
     specText = `cron ${cron}`;
   }
@@ -142,7 +162,8 @@ async function create(id: string, opts: CreateOptions): Promise<void> {
     spec.timezone = opts.timezone;
     specText += ` (${opts.timezone})`;
   }
-  if (opts.name) process.stderr.write(`note: --name is ignored: scheduled runs are named ${id}-<yyyymmddhhmmss> (UTC)\n`);
+  if (opts.name)
+    process.stderr.write(`note: --name is ignored: scheduled runs are named ${id}-<yyyymmddhhmmss> (UTC)\n`);
   const cfg = configFromOptions(opts);
 
   await withClient(async (client, settings) => {
@@ -167,7 +188,10 @@ async function create(id: string, opts: CreateOptions): Promise<void> {
       });
     } catch (err) {
       if (err instanceof ScheduleAlreadyRunning) {
-        throw new CliError(`schedule "${id}" already exists; delete it first (\`seerflow schedule delete ${id}\`)`, EXIT.failure);
+        throw new CliError(
+          `schedule "${id}" already exists; delete it first (\`seerflow schedule delete ${id}\`)`,
+          EXIT.failure,
+        );
       }
       // The client turns the server's "Invalid schedule spec" (bad cron field, unknown time zone) into a TypeError.
       if (err instanceof TypeError) throw new CliError(`invalid schedule spec: ${err.message}`, EXIT.usage);
@@ -179,14 +203,21 @@ async function create(id: string, opts: CreateOptions): Promise<void> {
     const desc = await handle.describe();
     const next = desc.info.nextActionTimes.map((d) => d.toISOString());
     if (opts.json) {
-      printJson({ scheduleId: id, workflowId: scheduleWorkflowId(id), spec: specText, paused: desc.state.paused, nextActionTimes: next, url: scheduleUiUrl(settings, id) });
+      printJson({
+        scheduleId: id,
+        workflowId: scheduleWorkflowId(id),
+        spec: specText,
+        paused: desc.state.paused,
+        nextActionTimes: next,
+        url: scheduleUiUrl(settings, id),
+      });
       return;
     }
     process.stdout.write(
       `schedule ${id} created: ${specText}${desc.state.paused ? ', PAUSED' : ''}${opts.trigger ? ', first run triggered now' : ''}\n` +
         `  preset ${cfg.preset}, bucket ${cfg.ingest.bucket}; runs are named ${id}-<yyyymmddhhmmss>, lineage in s3://${cfg.ingest.bucket}/${scheduleKeys.registry(id)}\n` +
         `  next runs: ${next.slice(0, 3).join(', ') || 'none'}\n` +
-        `  Temporal UI: ${scheduleUiUrl(settings, id)}\n`
+        `  Temporal UI: ${scheduleUiUrl(settings, id)}\n`,
     );
   });
 }
@@ -210,7 +241,10 @@ function listRow(s: ScheduleSummary): ScheduleListRow {
     paused: s.state.paused,
     ...(s.state.note ? { note: s.state.note } : {}),
     nextActionTimes: s.info.nextActionTimes.map((d) => d.toISOString()),
-    recentActions: s.info.recentActions.map((a) => ({ scheduledAt: a.scheduledAt.toISOString(), workflowId: a.action.workflow.workflowId })),
+    recentActions: s.info.recentActions.map((a) => ({
+      scheduledAt: a.scheduledAt.toISOString(),
+      workflowId: a.action.workflow.workflowId,
+    })),
   };
 }
 
@@ -230,7 +264,7 @@ async function list(opts: { json?: boolean; all?: boolean }): Promise<void> {
       const last = r.recentActions.at(-1);
       process.stdout.write(
         `${r.scheduleId.padEnd(24)} ${r.paused ? 'PAUSED' : 'active'}  ${r.spec}  next ${r.nextActionTimes[0] ?? '-'}  last ${last?.workflowId ?? '-'}` +
-          `${opts.all && r.workflowType !== SCHEDULE_WORKFLOW_TYPE ? `  (${r.workflowType ?? '?'})` : ''}${r.note ? `  note: ${r.note}` : ''}\n`
+          `${opts.all && r.workflowType !== SCHEDULE_WORKFLOW_TYPE ? `  (${r.workflowType ?? '?'})` : ''}${r.note ? `  note: ${r.note}` : ''}\n`,
       );
     }
   });
@@ -263,12 +297,13 @@ async function details(client: Client, settings: ServiceSettings, id: string): P
       const workflowId = a.action.workflow.workflowId;
       let status = 'UNKNOWN';
       try {
-        status = (await client.workflow.getHandle(workflowId, a.action.workflow.firstExecutionRunId).describe()).status.name;
+        status = (await client.workflow.getHandle(workflowId, a.action.workflow.firstExecutionRunId).describe()).status
+          .name;
       } catch {
         /* closed and past retention */
       }
       return { scheduledAt: a.scheduledAt.toISOString(), takenAt: a.takenAt.toISOString(), workflowId, status };
-    })
+    }),
   );
   let registry: ScheduleDetails['registry'];
   if (!cfg?.ingest?.bucket) registry = { error: 'the schedule input has no config.ingest.bucket' };
@@ -277,7 +312,9 @@ async function details(client: Client, settings: ServiceSettings, id: string): P
       const reg = await readScheduleRegistry(createS3Client(settings.s3, 2), cfg.ingest.bucket, id);
       registry = { key: scheduleKeys.registry(id), bucket: cfg.ingest.bucket, runs: reg.runs };
     } catch (err) {
-      registry = { error: `cannot read s3://${cfg.ingest.bucket}/${scheduleKeys.registry(id)}: ${(err as Error).message}` };
+      registry = {
+        error: `cannot read s3://${cfg.ingest.bucket}/${scheduleKeys.registry(id)}: ${(err as Error).message}`,
+      };
     }
   }
   return {
@@ -293,7 +330,9 @@ async function details(client: Client, settings: ServiceSettings, id: string): P
     nextActionTimes: desc.info.nextActionTimes.map((d) => d.toISOString()),
     recentActions,
     runningActions: desc.info.runningActions.map((a) => a.workflow.workflowId),
-    ...(cfg?.ingest ? { config: { preset: cfg.preset ?? '?', bucket: cfg.ingest.bucket, prefixes: cfg.ingest.prefixes } } : {}),
+    ...(cfg?.ingest
+      ? { config: { preset: cfg.preset ?? '?', bucket: cfg.ingest.bucket, prefixes: cfg.ingest.prefixes } }
+      : {}),
     registry,
   };
 }
@@ -304,17 +343,22 @@ function formatDetails(d: ScheduleDetails, settings: ServiceSettings): string {
     `  starts      ${d.workflowType} on ${d.taskQueue} as ${d.workflowId}-<time>`,
     `  policies    overlap ${d.policies.overlap}, ${d.policies.pauseOnFailure ? 'pause on failure' : 'keep going on failure'}, catch-up ${formatMs(d.policies.catchupWindow)}`,
   ];
-  if (d.config) lines.push(`  config      preset ${d.config.preset}, s3://${d.config.bucket}/{${d.config.prefixes.join(',')}}`);
+  if (d.config)
+    lines.push(`  config      preset ${d.config.preset}, s3://${d.config.bucket}/{${d.config.prefixes.join(',')}}`);
   lines.push(`  next        ${d.nextActionTimes.slice(0, 3).join(', ') || '-'}`);
-  lines.push(`  actions     ${d.numActionsTaken} taken${d.runningActions.length ? `, running: ${d.runningActions.join(', ')}` : ''}`);
+  lines.push(
+    `  actions     ${d.numActionsTaken} taken${d.runningActions.length ? `, running: ${d.runningActions.join(', ')}` : ''}`,
+  );
   for (const a of d.recentActions) lines.push(`    ${a.scheduledAt}  ${a.status.padEnd(10)} ${a.workflowId}`);
   if ('error' in d.registry) lines.push(`  lineage     ${d.registry.error}`);
   else {
-    lines.push(`  lineage     s3://${d.registry.bucket}/${d.registry.key} (${d.registry.runs.length} successful run${d.registry.runs.length === 1 ? '' : 's'})`);
+    lines.push(
+      `  lineage     s3://${d.registry.bucket}/${d.registry.key} (${d.registry.runs.length} successful run${d.registry.runs.length === 1 ? '' : 's'})`,
+    );
     for (const r of d.registry.runs) {
       lines.push(
         `    ${r.runName}  +${r.newObjects} new, ${r.unchanged} unchanged, ${r.datasetImages} images -> step ${r.checkpointStep}, loss ${r.finalLoss.toFixed(4)}` +
-          `${r.previousRun ? `  (on ${r.previousRun})` : '  (first)'}`
+          `${r.previousRun ? `  (on ${r.previousRun})` : '  (first)'}`,
       );
       lines.push(`      manifest ${r.ingestSummaryKey}`);
       lines.push(`      model    ${r.checkpointKey}${r.warmStartFrom ? ` (warm start from ${r.warmStartFrom})` : ''}`);
@@ -325,7 +369,11 @@ function formatDetails(d: ScheduleDetails, settings: ServiceSettings): string {
 }
 
 /** Waits (briefly) for the action a trigger started and returns its workflow ID. */
-async function triggeredWorkflow(handle: ScheduleHandle, before: Set<string>, timeoutMs = 15_000): Promise<string | undefined> {
+async function triggeredWorkflow(
+  handle: ScheduleHandle,
+  before: Set<string>,
+  timeoutMs = 15_000,
+): Promise<string | undefined> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const desc = await handle.describe();
@@ -339,7 +387,9 @@ async function triggeredWorkflow(handle: ScheduleHandle, before: Set<string>, ti
 export function register(program: Command): void {
   const cmd = program
     .command('schedule')
-    .description('scheduled retraining on Temporal Schedules: each run ingests only new objects and warm-starts from the last good model');
+    .description(
+      'scheduled retraining on Temporal Schedules: each run ingests only new objects and warm-starts from the last good model',
+    );
 
   addConfigOptions(
     cmd
@@ -351,7 +401,7 @@ export function register(program: Command): void {
       .option('--paused', 'create paused (start with `schedule unpause` or `schedule trigger`)')
       .option('--trigger', 'also start one run right away')
       .option('--note <text>', 'note shown with the schedule')
-      .option('--json', 'print the result as JSON')
+      .option('--json', 'print the result as JSON'),
   ).action((id: string, opts: CreateOptions) => create(id, opts));
 
   cmd
@@ -370,7 +420,7 @@ export function register(program: Command): void {
         const d = await details(client, settings, id);
         if (opts.json) printJson(d);
         else process.stdout.write(`${formatDetails(d, settings)}\n`);
-      })
+      }),
     );
 
   cmd
@@ -379,9 +429,11 @@ export function register(program: Command): void {
     .option('--note <text>', 'why it is paused')
     .action((id: string, opts: { note?: string }) =>
       withClient(async (client) => {
-        await onSchedule(id, () => client.schedule.getHandle(id).pause(opts.note ?? 'paused with seerflow schedule pause'));
+        await onSchedule(id, () =>
+          client.schedule.getHandle(id).pause(opts.note ?? 'paused with seerflow schedule pause'),
+        );
         process.stdout.write(`schedule ${id} paused\n`);
-      })
+      }),
     );
 
   cmd
@@ -390,9 +442,11 @@ export function register(program: Command): void {
     .option('--note <text>', 'note to record')
     .action((id: string, opts: { note?: string }) =>
       withClient(async (client) => {
-        await onSchedule(id, () => client.schedule.getHandle(id).unpause(opts.note ?? 'unpaused with seerflow schedule unpause'));
+        await onSchedule(id, () =>
+          client.schedule.getHandle(id).unpause(opts.note ?? 'unpaused with seerflow schedule unpause'),
+        );
         process.stdout.write(`schedule ${id} unpaused\n`);
-      })
+      }),
     );
 
   cmd
@@ -404,7 +458,11 @@ export function register(program: Command): void {
         const handle = client.schedule.getHandle(id);
         const desc = await onSchedule(id, () => handle.describe());
         const running = desc.info.runningActions.map((a) => a.workflow.workflowId);
-        if (running.length > 0) throw new CliError(`schedule ${id} has a run in progress (${running.join(', ')}); not triggered`, EXIT.failure);
+        if (running.length > 0)
+          throw new CliError(
+            `schedule ${id} has a run in progress (${running.join(', ')}); not triggered`,
+            EXIT.failure,
+          );
         const before = new Set(desc.info.recentActions.map((a) => a.action.workflow.workflowId));
         // SKIP as the schedule itself: a run started in the meantime is not doubled.
         await handle.trigger(ScheduleOverlapPolicy.SKIP);
@@ -413,9 +471,9 @@ export function register(program: Command): void {
         process.stdout.write(
           workflowId
             ? `triggered ${id}: ${workflowId}\nTemporal UI: ${workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId)}\n`
-            : `trigger sent to ${id}; the run has not shown up yet (see \`seerflow schedule describe ${id}\`)\n`
+            : `trigger sent to ${id}; the run has not shown up yet (see \`seerflow schedule describe ${id}\`)\n`,
         );
-      })
+      }),
     );
 
   cmd
@@ -427,14 +485,19 @@ export function register(program: Command): void {
         const desc = await onSchedule(id, () => handle.describe());
         await onSchedule(id, () => handle.delete());
         process.stdout.write(`schedule ${id} deleted\n`);
-        for (const w of desc.info.runningActions) process.stderr.write(`note: ${w.workflow.workflowId} is still running (stop it with \`seerflow cancel ${w.workflow.workflowId}\`)\n`);
-      })
+        for (const w of desc.info.runningActions)
+          process.stderr.write(
+            `note: ${w.workflow.workflowId} is still running (stop it with \`seerflow cancel ${w.workflow.workflowId}\`)\n`,
+          );
+      }),
     );
 
   addConfigOptions(
     cmd
       .command('input <id>')
-      .description('print the schedule workflow input {"scheduleId", "config"} for `temporal schedule create --input-file`')
+      .description(
+        'print the schedule workflow input {"scheduleId", "config"} for `temporal schedule create --input-file`',
+      ),
   ).action((id: string, opts: ConfigCliOptions) => {
     checkScheduleId(id);
     printJson(scheduleInput(id, configFromOptions(opts)));

@@ -6,7 +6,13 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { FashionMnistMissingError } from '../../datasets/corpus/fashion-mnist';
 import { PhotosMissingError } from '../../datasets/corpus/photos';
-import { SEED_DEFAULTS, SEED_LAYOUT, type SeedProgress, type SeedSummary, seedCorpus } from '../../datasets/corpus/seed';
+import {
+  SEED_DEFAULTS,
+  SEED_LAYOUT,
+  type SeedProgress,
+  type SeedSummary,
+  seedCorpus,
+} from '../../datasets/corpus/seed';
 import { createS3Client, ensureBucket } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { CliError, EXIT } from '../exit-codes';
@@ -67,7 +73,8 @@ function formatSummary(s: SeedSummary): string {
       `${(s.durationMs / 1000).toFixed(1)} s`,
     `  corpus:    ${c.trainImages} Fashion-MNIST train (${c.trainPng} PNG, ${c.trainJpeg} JPEG), ${c.photos} photos, ` +
       `${c.bad} bad, ${c.oddKey} odd-key = ${c.corpusObjects} objects under ${SEED_LAYOUT.corpusPrefix}`,
-    `  expected:  ${c.expectedAccepted} accepted, ${c.expectedQuarantined} quarantined` + (reasons ? ` (${reasons})` : ''),
+    `  expected:  ${c.expectedAccepted} accepted, ${c.expectedQuarantined} quarantined` +
+      (reasons ? ` (${reasons})` : ''),
     `  eval:      ${c.testImages} test images under ${SEED_LAYOUT.evalTestPrefix}`,
     `  labels:    ${SEED_LAYOUT.trainLabelsKey}, ${SEED_LAYOUT.testLabelsKey}, ${SEED_LAYOUT.classesKey}`,
     `  report:    ${s.reportKey}`,
@@ -162,7 +169,7 @@ export function register(program: Command): void {
     .command('seed')
     .description(
       'put the sample corpus into S3: Fashion-MNIST train images (labels kept apart), real photos and planted bad ' +
-        'objects under corpus/, a labelled test set under eval/; idempotent'
+        'objects under corpus/, a labelled test set under eval/; idempotent',
     )
     .option('--bucket <name>', 'target bucket (created when missing)', 'seerflow')
     .option('--count <n>', 'Fashion-MNIST train images to seed', intArg(0, TRAIN_TOTAL), SEED_DEFAULTS.count)

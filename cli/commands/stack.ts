@@ -7,7 +7,9 @@ import { EXIT } from '../exit-codes';
 function printStatus(statuses: ServiceStatus[], uiUrl: string): void {
   for (const s of statuses) {
     const pid = s.pid ? ` pid ${s.pid}` : '';
-    process.stdout.write(`${s.name.padEnd(9)} ${s.healthy ? 'healthy' : 'down   '}  ${s.address}  (${s.state}${pid})\n`);
+    process.stdout.write(
+      `${s.name.padEnd(9)} ${s.healthy ? 'healthy' : 'down   '}  ${s.address}  (${s.state}${pid})\n`,
+    );
   }
   if (statuses.find((s) => s.name === 'temporal')?.healthy) process.stdout.write(`Temporal UI: ${uiUrl}\n`);
 }
@@ -23,7 +25,8 @@ export function register(program: Command): void {
       const settings = loadServiceSettings();
       const log = (l: string) => process.stderr.write(`${l}\n`);
       const statuses = await stackUp(settings, log, Number(opts.timeout) * 1000);
-      if (opts.json) process.stdout.write(`${JSON.stringify({ services: statuses, temporalUi: settings.temporal.uiUrl })}\n`);
+      if (opts.json)
+        process.stdout.write(`${JSON.stringify({ services: statuses, temporalUi: settings.temporal.uiUrl })}\n`);
       else printStatus(statuses, settings.temporal.uiUrl);
     });
   stack
@@ -40,7 +43,8 @@ export function register(program: Command): void {
     .action(async (opts: { json?: boolean }) => {
       const settings = loadServiceSettings();
       const statuses = await stackStatus(settings);
-      if (opts.json) process.stdout.write(`${JSON.stringify({ services: statuses, temporalUi: settings.temporal.uiUrl })}\n`);
+      if (opts.json)
+        process.stdout.write(`${JSON.stringify({ services: statuses, temporalUi: settings.temporal.uiUrl })}\n`);
       else printStatus(statuses, settings.temporal.uiUrl);
       if (statuses.some((s) => !s.healthy)) process.exitCode = EXIT.stackDown;
     });

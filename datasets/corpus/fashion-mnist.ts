@@ -52,12 +52,12 @@ export interface IdxArray {
 export class FashionMnistMissingError extends Error {
   constructor(
     readonly dir: string,
-    readonly file: string
+    readonly file: string,
   ) {
     super(
       `Fashion-MNIST file ${path.join(dir, file)} not found. Install the Debian package ${FASHION_MNIST_PACKAGE} ` +
         `(apt-get install -y ${FASHION_MNIST_PACKAGE}, or run scripts/install-data-packages.sh as root), ` +
-        `or point ${FASHION_MNIST_DIR_ENV} at a folder holding the four *-ubyte.gz files.`
+        `or point ${FASHION_MNIST_DIR_ENV} at a folder holding the four *-ubyte.gz files.`,
     );
     this.name = 'FashionMnistMissingError';
   }
@@ -104,7 +104,7 @@ const cache = new Map<string, Promise<FashionMnistSplit>>();
 /** Loads one split (cached per folder and split, since the seeder and tests ask repeatedly). */
 export function loadFashionMnist(
   split: FashionMnistSplitName,
-  dir: string = fashionMnistDir()
+  dir: string = fashionMnistDir(),
 ): Promise<FashionMnistSplit> {
   const cacheKey = `${path.resolve(dir)}\0${split}`;
   let p = cache.get(cacheKey);

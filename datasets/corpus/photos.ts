@@ -63,7 +63,7 @@ export class PhotosMissingError extends Error {
     super(
       `${missing.length} allow-listed photo(s) not found (e.g. ${missing[0]?.path}). Install the Debian package(s) ` +
         `${pkgs.join(', ')} (apt-get install -y ${pkgs.join(' ')}, or run scripts/install-data-packages.sh as root), ` +
-        `or seed without photos (--no-photos).`
+        `or seed without photos (--no-photos).`,
     );
     this.name = 'PhotosMissingError';
   }
@@ -76,7 +76,7 @@ export async function findPhotos(): Promise<{ found: PhotoSource[]; missing: Pho
   for (const p of PHOTO_ALLOW_LIST) {
     const ok = await stat(p.path).then(
       (s) => s.isFile() && s.size > 0,
-      () => false
+      () => false,
     );
     (ok ? found : missing).push(p);
   }

@@ -303,7 +303,7 @@ class Uploader {
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
-    readonly existing: Map<string, Existing>
+    readonly existing: Map<string, Existing>,
   ) {}
 
   async put(task: UploadTask): Promise<ObjectRecord> {
@@ -315,7 +315,7 @@ class Uploader {
       this.skipped++;
     } else {
       await this.s3.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: task.key, Body: bytes, ContentType: task.contentType })
+        new PutObjectCommand({ Bucket: this.bucket, Key: task.key, Body: bytes, ContentType: task.contentType }),
       );
       this.existing.set(task.key, { size: bytes.length, etag: md5 });
       this.uploaded++;
@@ -515,7 +515,7 @@ export async function seedCorpus(s3: S3Client, opts: SeedOptions): Promise<SeedS
   const testSplit = maxTest > 0 ? (test ?? (await loadFashionMnist('test', dir))) : undefined;
   const testLines = testSplit
     ? balancedIndices(testSplit.labels, maxTest).map((i) =>
-        JSON.stringify({ key: fmnistTestKey(i), index: i, label: fashionMnistLabel(testSplit, i) })
+        JSON.stringify({ key: fmnistTestKey(i), index: i, label: fashionMnistLabel(testSplit, i) }),
       )
     : [];
   await up.put({

@@ -15,7 +15,13 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import type { CocoGroundTruth } from '../../ml/coco-eval';
 import { permutation, Rng } from '../../ml/rng';
-import { FASHION_MNIST_CLASSES, fashionMnistImage, fashionMnistLabel, loadFashionMnist, type FashionMnistSplit } from '../corpus/fashion-mnist';
+import {
+  FASHION_MNIST_CLASSES,
+  fashionMnistImage,
+  fashionMnistLabel,
+  loadFashionMnist,
+  type FashionMnistSplit,
+} from '../corpus/fashion-mnist';
 import { loadPhotos, PHOTO_ALLOW_LIST } from '../corpus/photos';
 import { getJson, putJson } from '../../infra/s3';
 
@@ -159,7 +165,8 @@ export function resolveDatasetOptions(o: DetectionDatasetOptions): ResolvedDatas
   };
   const int = (name: keyof ResolvedDatasetOptions, lo: number, hi: number) => {
     const v = r[name] as number;
-    if (!Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`detection dataset: ${name} must be an integer in ${lo}..${hi}, got ${v}`);
+    if (!Number.isInteger(v) || v < lo || v > hi)
+      throw new RangeError(`detection dataset: ${name} must be an integer in ${lo}..${hi}, got ${v}`);
   };
   int('images', 1, 1_000_000);
   int('testImages', 1, 1_000_000);
@@ -171,14 +178,18 @@ export function resolveDatasetOptions(o: DetectionDatasetOptions): ResolvedDatas
   int('maxSide', r.minSide, r.size);
   int('alphaThreshold', 0, 254);
   int('photos', 1, PHOTO_ALLOW_LIST.length);
-  if (!(r.minVisible > 0 && r.minVisible <= 1)) throw new RangeError(`detection dataset: minVisible must be in (0, 1], got ${r.minVisible}`);
+  if (!(r.minVisible > 0 && r.minVisible <= 1))
+    throw new RangeError(`detection dataset: minVisible must be in (0, 1], got ${r.minVisible}`);
   return r;
 }
 
 /** The dataset version: readable, and distinct for every option set (hash of the resolved options). */
 export function datasetVersion(o: DetectionDatasetOptions): string {
   const r = resolveDatasetOptions(o);
-  const h = createHash('sha256').update(JSON.stringify({ recipe: DETECTION_RECIPE, ...r })).digest('hex').slice(0, 8);
+  const h = createHash('sha256')
+    .update(JSON.stringify({ recipe: DETECTION_RECIPE, ...r }))
+    .digest('hex')
+    .slice(0, 8);
   return `fmnist${r.size}-n${r.images}-t${r.testImages}-s${r.seed}-${h}`;
 }
 
@@ -199,7 +210,13 @@ function sampleGrey(g: Glyph, sx: number, sy: number): number {
 /**
  * Resize a glyph to width x height (bilinear, pixel centres aligned), optionally mirrored, and threshold its alpha.
  */
-export function renderGlyph(g: Glyph, width: number, height: number, flip: boolean, alphaThreshold: number): { mask: Uint8Array; value: Uint8Array } {
+export function renderGlyph(
+  g: Glyph,
+  width: number,
+  height: number,
+  flip: boolean,
+  alphaThreshold: number,
+): { mask: Uint8Array; value: Uint8Array } {
   const mask = new Uint8Array(width * height);
   const value = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) {
@@ -241,7 +258,11 @@ export function cropResize(bg: RgbImage, x0: number, y0: number, side: number, o
 }
 
 /** Owner map (-1 = background) of the given items, later items on top; also each item's total mask size. */
-function ownerMap(size: number, items: readonly PastedItem[], keep: readonly boolean[]): { owner: Int32Array; total: number[] } {
+function ownerMap(
+  size: number,
+  items: readonly PastedItem[],
+  keep: readonly boolean[],
+): { owner: Int32Array; total: number[] } {
   const owner = new Int32Array(size * size).fill(-1);
   const total = items.map(() => 0);
   items.forEach((it, k) => {
@@ -264,7 +285,12 @@ function ownerMap(size: number, items: readonly PastedItem[], keep: readonly boo
  * (visible mask pixels / all mask pixels, off-canvas counting as hidden) are removed and the rest recomposed:
  * removing an item only uncovers the others, so one more pass suffices.
  */
-export function composeImage(background: Uint8Array, size: number, items: readonly PastedItem[], minVisible: number): ComposedImage {
+export function composeImage(
+  background: Uint8Array,
+  size: number,
+  items: readonly PastedItem[],
+  minVisible: number,
+): ComposedImage {
   if (background.length !== size * size * 3) throw new RangeError(`background must be ${size}x${size} RGB`);
   const keep = items.map(() => true);
   const first = ownerMap(size, items, keep);
@@ -345,7 +371,13 @@ export interface GlyphSource {
 export function fashionMnistGlyphs(split: FashionMnistSplit): GlyphSource {
   return {
     count: split.count,
-    get: (index) => ({ width: split.cols, height: split.rows, pixels: fashionMnistImage(split, index), label: fashionMnistLabel(split, index), index }),
+    get: (index) => ({
+      width: split.cols,
+      height: split.rows,
+      pixels: fashionMnistImage(split, index),
+      label: fashionMnistLabel(split, index),
+      index,
+    }),
   };
 }
 
@@ -367,8 +399,13 @@ export async function loadDetectionSources(opts: { photos?: number } = {}): Prom
         .toColourspace('srgb')
         .raw()
         .toBuffer({ resolveWithObject: true });
-      return { name: p.name, width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
-    })
+      return {
+        name: p.name,
+        width: info.width,
+        height: info.height,
+        data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+      };
+    }),
   );
   return { glyphs: { train: fashionMnistGlyphs(train), test: fashionMnistGlyphs(test) }, backgrounds };
 }
@@ -387,7 +424,13 @@ const SPLIT_CODE = { train: 1, test: 2 } as const;
  * Render image `id` (1-based) of a split. Its random choices come from a stream keyed by (seed, split, id) and its
  * items from fixed slots of a seeded permutation of the split's items, so image i does not depend on the others.
  */
-export function renderImage(sources: DetectionSources, o: ResolvedDatasetOptions, split: 'train' | 'test', id: number, order: Uint32Array): RenderedImage {
+export function renderImage(
+  sources: DetectionSources,
+  o: ResolvedDatasetOptions,
+  split: 'train' | 'test',
+  id: number,
+  order: Uint32Array,
+): RenderedImage {
   const rng = Rng.keyed(o.seed, SPLIT_CODE[split], id);
   const bgs = sources.backgrounds;
   if (bgs.length === 0) throw new Error('detection dataset: no backgrounds');
@@ -444,12 +487,18 @@ export interface BuiltSplit {
 }
 
 /** Render one split in memory. */
-export function buildSplit(sources: DetectionSources, opts: DetectionDatasetOptions, split: 'train' | 'test'): BuiltSplit {
+export function buildSplit(
+  sources: DetectionSources,
+  opts: DetectionDatasetOptions,
+  split: 'train' | 'test',
+): BuiltSplit {
   const o = resolveDatasetOptions(opts);
   const count = split === 'train' ? o.images : o.testImages;
   const pool = sources.glyphs[split].count;
   if (count * o.maxObjects > pool) {
-    throw new RangeError(`detection dataset: ${count} ${split} images x ${o.maxObjects} items need ${count * o.maxObjects} distinct items, the ${split} split has ${pool}`);
+    throw new RangeError(
+      `detection dataset: ${count} ${split} images x ${o.maxObjects} items need ${count * o.maxObjects} distinct items, the ${split} split has ${pool}`,
+    );
   }
   // Each item is used at most once: image i owns permutation slots [i*maxObjects, (i+1)*maxObjects).
   const order = permutation(pool, o.seed, SPLIT_CODE[split], 0x17e4);
@@ -459,11 +508,25 @@ export function buildSplit(sources: DetectionSources, opts: DetectionDatasetOpti
   const rgb: Uint8Array[] = [];
   for (let id = 1; id <= count; id++) {
     const r = renderImage(sources, o, split, id, order);
-    images.push({ id, file_name: detectionKeys.image(split, id), width: o.size, height: o.size, background: r.background });
+    images.push({
+      id,
+      file_name: detectionKeys.image(split, id),
+      width: o.size,
+      height: o.size,
+      background: r.background,
+    });
     for (const a of r.annotations) annotations.push({ id: annotations.length + 1, image_id: id, ...a });
     rgb.push(r.rgb);
   }
-  return { coco: { info: { recipe: DETECTION_RECIPE, version, split, seed: o.seed, options: o }, images, annotations, categories: detectionCategories() }, rgb };
+  return {
+    coco: {
+      info: { recipe: DETECTION_RECIPE, version, split, seed: o.seed, options: o },
+      images,
+      annotations,
+      categories: detectionCategories(),
+    },
+    rgb,
+  };
 }
 
 /** PNG bytes of an RGB image (lossless: the boxes stay exact). */
@@ -473,7 +536,11 @@ export async function encodePng(rgb: Uint8Array, size: number): Promise<Buffer> 
     .toBuffer();
 }
 
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+async function mapLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
@@ -501,7 +568,7 @@ export async function writeDetectionDataset(
   s3: S3Client,
   bucket: string,
   opts: DetectionDatasetOptions,
-  deps: { sources?: DetectionSources; concurrency?: number; onProgress?: (done: number, total: number) => void } = {}
+  deps: { sources?: DetectionSources; concurrency?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<WriteDatasetResult> {
   const o = resolveDatasetOptions(opts);
   const version = datasetVersion(o);
@@ -510,11 +577,24 @@ export async function writeDetectionDataset(
   if (existing && existing.version === version) return { manifest: existing, cached: true, uploadedImages: 0 };
   const sources = deps.sources ?? (await loadDetectionSources({ photos: o.photos }));
   const splits = { train: buildSplit(sources, o, 'train'), test: buildSplit(sources, o, 'test') };
-  const jobs = (['train', 'test'] as const).flatMap((split) => splits[split].coco.images.map((img, i) => ({ key: prefix + img.file_name, rgb: splits[split].rgb[i] as Uint8Array })));
+  const jobs = (['train', 'test'] as const).flatMap((split) =>
+    splits[split].coco.images.map((img, i) => ({
+      key: prefix + img.file_name,
+      rgb: splits[split].rgb[i] as Uint8Array,
+    })),
+  );
   let done = 0;
   await mapLimit(jobs, deps.concurrency ?? 16, async (j) => {
     const body = await encodePng(j.rgb, o.size);
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: j.key, Body: body, ContentLength: body.length, ContentType: 'image/png' }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: j.key,
+        Body: body,
+        ContentLength: body.length,
+        ContentType: 'image/png',
+      }),
+    );
     deps.onProgress?.(++done, jobs.length);
   });
   const entry = async (split: 'train' | 'test') => {
@@ -522,7 +602,12 @@ export async function writeDetectionDataset(
     const coco = splits[split].coco;
     await putJson(s3, bucket, key, coco);
     const text = `${JSON.stringify(coco, null, 2)}\n`; // putJson's exact bytes
-    return { images: coco.images.length, annotations: coco.annotations.length, key, sha256: createHash('sha256').update(text).digest('hex') };
+    return {
+      images: coco.images.length,
+      annotations: coco.annotations.length,
+      key,
+      sha256: createHash('sha256').update(text).digest('hex'),
+    };
   };
   const manifest: DetectionManifest = {
     version,

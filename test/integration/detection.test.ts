@@ -23,14 +23,26 @@ let prefix: string;
 const tiny = loadConfig({ preset: 'tiny' });
 
 function job(over: Partial<DetectionJob> = {}): DetectionJob {
-  return { bucket, regnet: tiny.model.regnet, init: 'scratch', seed: 0, epochs: 1, datasetPrefix: prefix, train: { batchSize: 16 }, ...over };
+  return {
+    bucket,
+    regnet: tiny.model.regnet,
+    init: 'scratch',
+    seed: 0,
+    epochs: 1,
+    datasetPrefix: prefix,
+    train: { batchSize: 16 },
+    ...over,
+  };
 }
 
 beforeAll(async () => {
   stack = await connectStack();
   bucket = await freshBucket(stack.s3, 'detection');
   const opts = { images: 48, testImages: 16, seed: 3, size: 32, photos: 2 };
-  const manifest = (await new MockActivityEnvironment().run(createDetectionActivities({ s3: stack.s3 }).buildDetectionDataset, { bucket, ...opts })) as DetectionManifest;
+  const manifest = (await new MockActivityEnvironment().run(
+    createDetectionActivities({ s3: stack.s3 }).buildDetectionDataset,
+    { bucket, ...opts },
+  )) as DetectionManifest;
   prefix = manifest.prefix;
   expect(manifest.train.images).toBe(48);
   expect(manifest.test.images).toBe(16);
@@ -60,7 +72,15 @@ describe('runDetection activity', () => {
     env.on('heartbeat', (d: unknown) => beats.push(d as DetectionHeartbeat));
     const r = (await env.run(acts.runDetection, job())) as DetectionRunResult;
     expectStats(r);
-    expect(r).toMatchObject({ init: 'scratch', seed: 0, epochs: 1, trainImages: 48, testImages: 16, resumedFromEpoch: 0, cached: false });
+    expect(r).toMatchObject({
+      init: 'scratch',
+      seed: 0,
+      epochs: 1,
+      trainImages: 48,
+      testImages: 16,
+      resumedFromEpoch: 0,
+      cached: false,
+    });
     expect(r.epochLoss).toHaveLength(1);
     expect(beats.some((b) => b.pointer?.epoch === 1)).toBe(true);
     expect(await getJson(stack.s3, bucket, r.resultKey)).toEqual(r);
@@ -77,14 +97,28 @@ describe('runDetection activity', () => {
     engine.dispose();
     const key = 'runs/fake-swav/pretrain/checkpoints/step-00000001-a1.state';
     await stack.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: state, ContentLength: state.length }));
-    const checkpoint: CheckpointPointer = { key, step: 1, cursor: { epoch: 0, position: 0 }, sha256: createHash('sha256').update(state).digest('hex'), bytes: state.length, loss: 0, backend: 'tensorflow:cpu' };
-    const r = (await new MockActivityEnvironment().run(createDetectionActivities({ s3: stack.s3 }).runDetection, job({ init: 'pretrained', checkpoint }))) as DetectionRunResult;
+    const checkpoint: CheckpointPointer = {
+      key,
+      step: 1,
+      cursor: { epoch: 0, position: 0 },
+      sha256: createHash('sha256').update(state).digest('hex'),
+      bytes: state.length,
+      loss: 0,
+      backend: 'tensorflow:cpu',
+    };
+    const r = (await new MockActivityEnvironment().run(
+      createDetectionActivities({ s3: stack.s3 }).runDetection,
+      job({ init: 'pretrained', checkpoint }),
+    )) as DetectionRunResult;
     expectStats(r);
     expect(r).toMatchObject({ init: 'pretrained', checkpointKey: key });
     // A checkpoint of another architecture is refused, not retried.
     const other = { ...tiny.model.regnet, w0: 24 };
     const err = await new MockActivityEnvironment()
-      .run(createDetectionActivities({ s3: stack.s3 }).runDetection, job({ init: 'pretrained', checkpoint, regnet: other }))
+      .run(
+        createDetectionActivities({ s3: stack.s3 }).runDetection,
+        job({ init: 'pretrained', checkpoint, regnet: other }),
+      )
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe('IncompatibleCheckpoint');
@@ -98,7 +132,8 @@ describe('runDetection activity', () => {
     expectStats(reference);
     // Forget the finished run (result and checkpoints) so the same job trains again.
     const root = reference.resultKey.replace(/result\.json$/, '');
-    for (const o of await listAll(stack.s3, bucket, root)) await stack.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.key }));
+    for (const o of await listAll(stack.s3, bucket, root))
+      await stack.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.key }));
 
     // Attempt 1: cancelled right after epoch 1 was committed.
     const first = new MockActivityEnvironment();
@@ -130,7 +165,9 @@ describe('runDetection activity', () => {
   });
 
   it('fails fast and non-retryably on a missing dataset', async () => {
-    const err = await new MockActivityEnvironment().run(createDetectionActivities({ s3: stack.s3 }).runDetection, job({ datasetPrefix: 'detection/nope/' })).catch((e: unknown) => e);
+    const err = await new MockActivityEnvironment()
+      .run(createDetectionActivities({ s3: stack.s3 }).runDetection, job({ datasetPrefix: 'detection/nope/' }))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe('DatasetMissing');
     expect((err as ApplicationFailure).nonRetryable).toBe(true);

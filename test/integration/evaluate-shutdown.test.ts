@@ -31,9 +31,20 @@ beforeAll(async () => {
   bucket = await freshBucket(stack.s3, 'eval-shutdown');
   await seedCorpus(stack.s3, { bucket, count: 100, testCount: 20, photos: false, bad: false });
   const acts = createEvaluateActivities({ s3: stack.s3 });
-  data = (await new MockActivityEnvironment().run(acts.prepareEvalData, { bucket, shortSide: tiny.preprocess.shortSide, jpegQuality: tiny.preprocess.jpegQuality })) as EvalDataRef;
+  data = (await new MockActivityEnvironment().run(acts.prepareEvalData, {
+    bucket,
+    shortSide: tiny.preprocess.shortSide,
+    jpegQuality: tiny.preprocess.jpegQuality,
+  })) as EvalDataRef;
   const det = createDetectionActivities({ s3: stack.s3 });
-  const manifest = (await new MockActivityEnvironment().run(det.buildDetectionDataset, { bucket, images: 48, testImages: 16, seed: 5, size: 32, photos: 2 })) as DetectionManifest;
+  const manifest = (await new MockActivityEnvironment().run(det.buildDetectionDataset, {
+    bucket,
+    images: 48,
+    testImages: 16,
+    seed: 5,
+    size: 32,
+    photos: 2,
+  })) as DetectionManifest;
   datasetPrefix = manifest.prefix;
 }, 300_000);
 
@@ -62,7 +73,15 @@ it('a classification run commits its current epoch on worker shutdown and the re
   const job = (runName: string): ClassificationJob => ({
     runName,
     bucket,
-    checkpoint: { key: 'unused-for-scratch', step: 0, cursor: { epoch: 0, position: 0 }, sha256: '', bytes: 0, loss: 0, backend: 'test' },
+    checkpoint: {
+      key: 'unused-for-scratch',
+      step: 0,
+      cursor: { epoch: 0, position: 0 },
+      sha256: '',
+      bytes: 0,
+      loss: 0,
+      backend: 'test',
+    },
     regnet: tiny.model.regnet,
     swav: tiny.swav,
     epochs: 4,
@@ -73,7 +92,10 @@ it('a classification run commits its current epoch on worker shutdown and the re
     batchSize: 32,
     data,
   });
-  const reference = (await new MockActivityEnvironment().run(createEvaluateActivities({ s3: stack.s3 }).runClassification, job('ref'))) as ClassificationRun;
+  const reference = (await new MockActivityEnvironment().run(
+    createEvaluateActivities({ s3: stack.s3 }).runClassification,
+    job('ref'),
+  )) as ClassificationRun;
   expect(reference.curve).toHaveLength(4);
 
   // Attempt 1: the worker shuts down while epoch 2 trains (signalled as epoch 1 is committed).
@@ -94,7 +116,10 @@ it('a classification run commits its current epoch on worker shutdown and the re
   const retry = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: last });
   const resumedBeats: ClassificationHeartbeat[] = [];
   retry.on('heartbeat', (d: unknown) => resumedBeats.push(structuredClone(d as ClassificationHeartbeat)));
-  const resumed = (await retry.run(createEvaluateActivities({ s3: stack.s3 }).runClassification, job('sd'))) as ClassificationRun;
+  const resumed = (await retry.run(
+    createEvaluateActivities({ s3: stack.s3 }).runClassification,
+    job('sd'),
+  )) as ClassificationRun;
   expect(resumedBeats[0]?.epochsDone).toBe(2);
   expect(resumedBeats.map((b) => b.pointer?.epochsDone).filter((e) => e !== undefined && e > 2)).toEqual([3, 4]);
   expect(resumed.curve).toEqual(reference.curve);
@@ -102,11 +127,23 @@ it('a classification run commits its current epoch on worker shutdown and the re
 }, 300_000);
 
 it('a detection run commits its current epoch on worker shutdown and the retry resumes after it', async () => {
-  const job: DetectionJob = { bucket, regnet: tiny.model.regnet, init: 'scratch', seed: 3, epochs: 4, datasetPrefix, train: { batchSize: 16 } };
-  const reference = (await new MockActivityEnvironment().run(createDetectionActivities({ s3: stack.s3 }).runDetection, job)) as DetectionRunResult;
+  const job: DetectionJob = {
+    bucket,
+    regnet: tiny.model.regnet,
+    init: 'scratch',
+    seed: 3,
+    epochs: 4,
+    datasetPrefix,
+    train: { batchSize: 16 },
+  };
+  const reference = (await new MockActivityEnvironment().run(
+    createDetectionActivities({ s3: stack.s3 }).runDetection,
+    job,
+  )) as DetectionRunResult;
   // Forget the finished run (result and checkpoints) so the same job trains again.
   const root = reference.resultKey.replace(/result\.json$/, '');
-  for (const o of await listAll(stack.s3, bucket, root)) await stack.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.key }));
+  for (const o of await listAll(stack.s3, bucket, root))
+    await stack.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.key }));
 
   // Attempt 1: the worker shuts down while epoch 2 trains (signalled as epoch 1 is committed).
   const shutdown = new ShutdownRegistry();
@@ -129,7 +166,10 @@ it('a detection run commits its current epoch on worker shutdown and the retry r
 
   // Attempt 2 on a fresh worker resumes after epoch 2 and ends exactly as the uninterrupted run.
   const retry = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: last });
-  const resumed = (await retry.run(createDetectionActivities({ s3: stack.s3 }).runDetection, job)) as DetectionRunResult;
+  const resumed = (await retry.run(
+    createDetectionActivities({ s3: stack.s3 }).runDetection,
+    job,
+  )) as DetectionRunResult;
   expect(resumed.resumedFromEpoch).toBe(2);
   expect(resumed.epochLoss).toEqual(reference.epochLoss);
   expect(resumed.stats).toEqual(reference.stats);

@@ -36,7 +36,15 @@ beforeAll(async () => {
   input = {
     runName: 'ev',
     bucket,
-    checkpoint: { key, step: 0, cursor: { epoch: 0, position: 0 }, sha256: createHash('sha256').update(state).digest('hex'), bytes: state.length, loss: 0, backend: 'test' },
+    checkpoint: {
+      key,
+      step: 0,
+      cursor: { epoch: 0, position: 0 },
+      sha256: createHash('sha256').update(state).digest('hex'),
+      bytes: state.length,
+      loss: 0,
+      backend: 'test',
+    },
     regnet: cfg.model.regnet,
     swav: cfg.swav,
     optim: cfg.optim,
@@ -57,7 +65,11 @@ afterAll(async () => {
 
 it('runs every protocol x init, writes the result, draws balanced reproducible subsets; a re-run is cached', async () => {
   const run = (id: string) =>
-    stack.client.workflow.start('evaluateWorkflow', { taskQueue: stack.settings.taskQueues.orchestrator, workflowId: `test-evaluate/${bucket}/${id}`, args: [input] });
+    stack.client.workflow.start('evaluateWorkflow', {
+      taskQueue: stack.settings.taskQueues.orchestrator,
+      workflowId: `test-evaluate/${bucket}/${id}`,
+      args: [input],
+    });
   const { first, progress, second, secondMs } = await withWorkers(stack, ['orchestrator', 'io', 'gpu'], async () => {
     const h = await run('first');
     const first = (await h.result()) as EvaluationResult;
@@ -95,7 +107,11 @@ it('runs every protocol x init, writes the result, draws balanced reproducible s
     expect(d.stats).toHaveLength(12);
     for (const v of d.stats) expect(v === -1 || (v >= 0 && v <= 1)).toBe(true);
     expect(d.datasetPrefix).toMatch(/^detection\/.+-n32-t8-/);
-    expect(await getJson(stack.s3, bucket, d.resultKey ?? '')).toMatchObject({ init: d.init, seed: d.seed, stats: d.stats });
+    expect(await getJson(stack.s3, bucket, d.resultKey ?? '')).toMatchObject({
+      init: d.init,
+      seed: d.seed,
+      stats: d.stats,
+    });
     const s = first.detectionSummary?.[d.init];
     expect([s?.AP.values, s?.AP50.values, s?.AP75.values]).toEqual([[d.stats[0]], [d.stats[1]], [d.stats[2]]]);
   }
@@ -103,7 +119,10 @@ it('runs every protocol x init, writes the result, draws balanced reproducible s
 
   // Subsets: the same count per class, drawn from the labelled train keys, equal to a fresh draw.
   const labels = await readLabels(stack.s3, bucket, SEED_LAYOUT.trainLabelsKey);
-  for (const [fraction, perClass] of [[0.01, 1], [0.1, 2]] as const) {
+  for (const [fraction, perClass] of [
+    [0.01, 1],
+    [0.1, 2],
+  ] as const) {
     const subset = await getJson<LabelSubset>(stack.s3, bucket, evaluateKeys.subset(fraction, 0));
     expect(subset?.perClass).toBe(perClass);
     expect(Object.values(subset?.counts ?? {})).toEqual(Array(10).fill(perClass));

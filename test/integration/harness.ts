@@ -29,11 +29,16 @@ export async function connectStack(): Promise<Stack> {
   if (down.length > 0) {
     throw new Error(
       `integration tests need the local stack; down: ${down.map((s) => `${s.name} (${s.address})`).join(', ')}. ` +
-        'Run `seerflow stack up` or `npm test`, which starts it.'
+        'Run `seerflow stack up` or `npm test`, which starts it.',
     );
   }
   const connection = await Connection.connect({ address: settings.temporal.address });
-  return { settings, s3: createS3Client(settings.s3), client: new Client({ connection, namespace: settings.temporal.namespace }), connection };
+  return {
+    settings,
+    s3: createS3Client(settings.s3),
+    client: new Client({ connection, namespace: settings.temporal.namespace }),
+    connection,
+  };
 }
 
 export async function freshBucket(s3: S3Client, label: string): Promise<string> {
@@ -53,12 +58,19 @@ export async function dropBucket(s3: S3Client, bucket: string): Promise<void> {
   await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
 }
 
-export async function listAll(s3: S3Client, bucket: string, prefix: string): Promise<{ key: string; etag: string; size: number }[]> {
+export async function listAll(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+): Promise<{ key: string; etag: string; size: number }[]> {
   const out: { key: string; etag: string; size: number }[] = [];
   let token: string | undefined;
   do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
-    for (const o of page.Contents ?? []) out.push({ key: o.Key as string, etag: (o.ETag ?? '').replace(/"/g, ''), size: o.Size ?? 0 });
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
+    );
+    for (const o of page.Contents ?? [])
+      out.push({ key: o.Key as string, etag: (o.ETag ?? '').replace(/"/g, ''), size: o.Size ?? 0 });
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return out;
@@ -67,13 +79,18 @@ export async function listAll(s3: S3Client, bucket: string, prefix: string): Pro
 /** Every object under `prefix`, as relative path -> text (to compare two runs byte for byte). */
 export async function readTree(s3: S3Client, bucket: string, prefix: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const o of await listAll(s3, bucket, prefix)) out.set(o.key.slice(prefix.length), (await getText(s3, bucket, o.key)) ?? '');
+  for (const o of await listAll(s3, bucket, prefix))
+    out.set(o.key.slice(prefix.length), (await getText(s3, bucket, o.key)) ?? '');
   return out;
 }
 
 /** Runs in-process workers for the given queues while `fn` runs. */
 export async function withWorkers<T>(stack: Stack, queues: TaskQueueName[], fn: () => Promise<T>): Promise<T> {
-  const { workers, connection, clientConnection } = await createWorkers({ queues, settings: stack.settings, shutdownGraceSeconds: 5 });
+  const { workers, connection, clientConnection } = await createWorkers({
+    queues,
+    settings: stack.settings,
+    shutdownGraceSeconds: 5,
+  });
   const runs = workers.map((w: Worker) => w.run());
   try {
     return await fn();
@@ -89,7 +106,10 @@ export async function withWorkers<T>(stack: Stack, queues: TaskQueueName[], fn: 
 export function spawnWorkerProcess(queue: TaskQueueName, logTo?: (chunk: string) => void): ChildProcess {
   const script = path.join(PROJECT_ROOT, 'dist', 'workers', `${queue}.js`);
   if (!existsSync(script)) throw new Error(`${script} is missing: run \`npx tsc\` (npm test builds it)`);
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
+  const child = spawn(process.execPath, [script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+  });
   child.stdout?.on('data', (d: Buffer) => logTo?.(d.toString()));
   child.stderr?.on('data', (d: Buffer) => logTo?.(d.toString()));
   return child;

@@ -33,10 +33,14 @@ function partitionInput(runName: string, over: Partial<PartitionInput> = {}): Pa
 beforeAll(async () => {
   stack = await connectStack();
   bucket = await freshBucket(stack.s3, 'ingest-activity');
-  const png = await sharp({ create: { width: 32, height: 24, channels: 3, background: '#884422' } }).png().toBuffer();
+  const png = await sharp({ create: { width: 32, height: 24, channels: 3, background: '#884422' } })
+    .png()
+    .toBuffer();
   for (let i = 0; i < OBJECTS; i++) {
     const body = i === 17 ? Buffer.from('definitely not a png') : png;
-    await stack.s3.send(new PutObjectCommand({ Bucket: bucket, Key: `data/${String(i).padStart(3, '0')}.png`, Body: body }));
+    await stack.s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: `data/${String(i).padStart(3, '0')}.png`, Body: body }),
+    );
   }
 }, 120_000);
 
@@ -49,7 +53,10 @@ describe('ingestPartition activity', () => {
   it('heartbeats a resume pointer per chunk and, resumed from it, finishes with identical shards', async () => {
     const activities = createIngestActivities({ s3: stack.s3 });
     // Reference: one uninterrupted attempt.
-    const ref = (await new MockActivityEnvironment().run(activities.ingestPartition, partitionInput('reference'))) as PartitionResult;
+    const ref = (await new MockActivityEnvironment().run(
+      activities.ingestPartition,
+      partitionInput('reference'),
+    )) as PartitionResult;
     expect(ref).toMatchObject({ listed: OBJECTS, accepted: OBJECTS - 1, quarantined: 1, cached: false });
 
     // Interrupted attempt: cancel right after the third chunk was committed, keep its last heartbeat.
@@ -62,7 +69,9 @@ describe('ingestPartition activity', () => {
         first.cancel('CANCELLED');
       }
     });
-    await expect(first.run(activities.ingestPartition, partitionInput('resumed'))).rejects.toBeInstanceOf(CancelledFailure);
+    await expect(first.run(activities.ingestPartition, partitionInput('resumed'))).rejects.toBeInstanceOf(
+      CancelledFailure,
+    );
     expect(committed?.resumeAfter).toBe('data/029.png');
     expect(committed?.totals.listed).toBe(30);
 
@@ -75,7 +84,10 @@ describe('ingestPartition activity', () => {
     expect({ ...resumed, summaryKey: '' }).toEqual({ ...ref, summaryKey: '' });
     const a = await readTree(stack.s3, bucket, 'runs/reference/ingest/');
     const b = await readTree(stack.s3, bucket, 'runs/resumed/ingest/');
-    const strip = (m: Map<string, string>) => new Map([...m].map(([k, v]) => [k, v.replaceAll('runs/reference/', 'runs/X/').replaceAll('runs/resumed/', 'runs/X/')]));
+    const strip = (m: Map<string, string>) =>
+      new Map(
+        [...m].map(([k, v]) => [k, v.replaceAll('runs/reference/', 'runs/X/').replaceAll('runs/resumed/', 'runs/X/')]),
+      );
     expect(strip(b)).toEqual(strip(a));
   });
 
@@ -83,7 +95,10 @@ describe('ingestPartition activity', () => {
     const env = new MockActivityEnvironment();
     let beats = 0;
     env.on('heartbeat', () => beats++);
-    const r = (await env.run(createIngestActivities({ s3: stack.s3 }).ingestPartition, partitionInput('reference'))) as PartitionResult;
+    const r = (await env.run(
+      createIngestActivities({ s3: stack.s3 }).ingestPartition,
+      partitionInput('reference'),
+    )) as PartitionResult;
     expect(r.cached).toBe(true);
     expect(beats).toBe(0);
   });
@@ -91,9 +106,9 @@ describe('ingestPartition activity', () => {
   it('stops promptly when cancelled', async () => {
     const env = new MockActivityEnvironment();
     env.on('heartbeat', () => env.cancel('CANCELLED'));
-    await expect(env.run(createIngestActivities({ s3: stack.s3 }).ingestPartition, partitionInput('cancelled'))).rejects.toBeInstanceOf(
-      CancelledFailure
-    );
+    await expect(
+      env.run(createIngestActivities({ s3: stack.s3 }).ingestPartition, partitionInput('cancelled')),
+    ).rejects.toBeInstanceOf(CancelledFailure);
   });
 
   it('turns a missing bucket into a non-retryable BucketMissing failure', async () => {
@@ -108,7 +123,9 @@ describe('ingestPartition activity', () => {
   it('rejects overlapping prefixes as InvalidConfig when planning', async () => {
     const env = new MockActivityEnvironment();
     const config = IngestSchema.parse({ bucket, prefixes: ['data/', 'data/0'] });
-    const err = await env.run(createIngestActivities({ s3: stack.s3 }).planIngestPartitions, { runName: 'x', config }).catch((e: unknown) => e);
+    const err = await env
+      .run(createIngestActivities({ s3: stack.s3 }).planIngestPartitions, { runName: 'x', config })
+      .catch((e: unknown) => e);
     expect((err as ApplicationFailure).type).toBe('InvalidConfig');
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
   });

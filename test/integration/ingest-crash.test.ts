@@ -7,7 +7,17 @@ import type { ChildProcess } from 'node:child_process';
 import { IngestSchema, type IngestConfig } from '../../config/schema';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
 import { seedCorpus } from '../../datasets/corpus/seed';
-import { connectStack, dropBucket, freshBucket, listAll, readTree, spawnWorkerProcess, waitUntil, withWorkers, type Stack } from './harness';
+import {
+  connectStack,
+  dropBucket,
+  freshBucket,
+  listAll,
+  readTree,
+  spawnWorkerProcess,
+  waitUntil,
+  withWorkers,
+  type Stack,
+} from './harness';
 
 let stack: Stack;
 let bucket: string;
@@ -56,12 +66,17 @@ afterAll(async () => {
 
 it('a SIGKILLed I/O worker loses nothing: the run completes with manifests identical to an uninterrupted run', async () => {
   // Reference run, uninterrupted, in-process workers.
-  const reference = await withWorkers(stack, ['orchestrator', 'io'], async () => (await start('reference')).result() as Promise<IngestResult>);
+  const reference = await withWorkers(
+    stack,
+    ['orchestrator', 'io'],
+    async () => (await start('reference')).result() as Promise<IngestResult>,
+  );
 
   // Crash run: orchestrator in this process, I/O work in a child process we kill twice.
   const result = await withWorkers(stack, ['orchestrator'], async () => {
     const handle = await start('crashed');
-    const shardsWritten = async (n: number) => (await listAll(stack.s3, bucket, 'runs/crashed/ingest/manifest/')).length >= n;
+    const shardsWritten = async (n: number) =>
+      (await listAll(stack.s3, bucket, 'runs/crashed/ingest/manifest/')).length >= n;
     let io = spawnWorkerProcess('io', (l) => workerLog.push(l));
     await waitUntil(() => shardsWritten(3), 120_000, 'the first manifest shards');
     await kill(io);

@@ -18,7 +18,14 @@ let bucket: string;
 let report: SeedReport;
 
 function ingestConfig(over: Partial<IngestConfig> = {}): IngestConfig {
-  return IngestSchema.parse({ bucket, prefixes: ['corpus/'], partitionTarget: 6, maxParallelPartitions: 3, manifestShardSize: 40, ...over });
+  return IngestSchema.parse({
+    bucket,
+    prefixes: ['corpus/'],
+    partitionTarget: 6,
+    maxParallelPartitions: 3,
+    manifestShardSize: 40,
+    ...over,
+  });
 }
 
 async function runIngest(runName: string, config: IngestConfig): Promise<IngestResult> {
@@ -35,8 +42,10 @@ async function manifestOf(summaryKey: string): Promise<{ accepted: ManifestEntry
   if (!summary) throw new Error(`no summary at ${summaryKey}`);
   const accepted: ManifestEntry[] = [];
   const quarantined: QuarantineEntry[] = [];
-  for (const k of summary.manifestKeys) accepted.push(...parseJsonl<ManifestEntry>((await getText(stack.s3, bucket, k)) ?? ''));
-  for (const k of summary.quarantineKeys) quarantined.push(...parseJsonl<QuarantineEntry>((await getText(stack.s3, bucket, k)) ?? ''));
+  for (const k of summary.manifestKeys)
+    accepted.push(...parseJsonl<ManifestEntry>((await getText(stack.s3, bucket, k)) ?? ''));
+  for (const k of summary.quarantineKeys)
+    quarantined.push(...parseJsonl<QuarantineEntry>((await getText(stack.s3, bucket, k)) ?? ''));
   return { accepted, quarantined };
 }
 
@@ -80,7 +89,8 @@ describe('ingest workflow on the real stack', () => {
     const odd = accepted.find((e) => e.key === report.oddKey?.key);
     expect(odd).toMatchObject({ width: report.oddKey?.width, height: report.oddKey?.height });
     // real photos keep their native sizes
-    for (const p of report.photos) expect(accepted.find((e) => e.key === p.key)).toMatchObject({ width: p.width, height: p.height });
+    for (const p of report.photos)
+      expect(accepted.find((e) => e.key === p.key)).toMatchObject({ width: p.width, height: p.height });
     // etags in the manifest are the objects' ETags
     const etags = new Map(corpus.map((o) => [o.key, o.etag]));
     for (const e of accepted) expect(e.etag).toBe(etags.get(e.key));
@@ -97,12 +107,18 @@ describe('ingest workflow on the real stack', () => {
       }) as Promise<IngestResult>;
     });
     expect(again.cachedPartitions).toBe(again.partitions);
-    expect({ ...again, cachedPartitions: 0, coordinatorRuns: 0 }).toEqual({ ...first, cachedPartitions: 0, coordinatorRuns: 0 });
+    expect({ ...again, cachedPartitions: 0, coordinatorRuns: 0 }).toEqual({
+      ...first,
+      cachedPartitions: 0,
+      coordinatorRuns: 0,
+    });
     expect(await readTree(stack.s3, bucket, 'runs/full/ingest/')).toEqual(before);
   });
 
   it('continues as new when a coordinator run has handled its share of partitions, with the same result', async () => {
-    const r = await withWorkers(stack, ['orchestrator', 'io'], () => runIngest('can', ingestConfig({ partitionsPerRun: 2, maxParallelPartitions: 2 })));
+    const r = await withWorkers(stack, ['orchestrator', 'io'], () =>
+      runIngest('can', ingestConfig({ partitionsPerRun: 2, maxParallelPartitions: 2 })),
+    );
     expect(r.coordinatorRuns).toBeGreaterThan(1);
     expect(r.listed).toBe(first.listed);
     const a = await readTree(stack.s3, bucket, 'runs/full/ingest/manifest/');
@@ -111,10 +127,17 @@ describe('ingest workflow on the real stack', () => {
   });
 
   it('incremental mode validates only new or changed objects', async () => {
-    const added = await seedCorpus(stack.s3, { bucket, start: 5000, count: 30, photos: false, bad: false, testCount: 0 });
+    const added = await seedCorpus(stack.s3, {
+      bucket,
+      start: 5000,
+      count: 30,
+      photos: false,
+      bad: false,
+      testCount: 0,
+    });
     expect(added.uploaded).toBeGreaterThanOrEqual(30);
     const inc = await withWorkers(stack, ['orchestrator', 'io'], () =>
-      runIngest('incremental', ingestConfig({ previousManifest: first.summaryKey }))
+      runIngest('incremental', ingestConfig({ previousManifest: first.summaryKey })),
     );
     expect(inc.reconciled).toBe(true);
     expect(inc.unchanged).toBe(first.listed);
@@ -127,7 +150,7 @@ describe('ingest workflow on the real stack', () => {
 
     // A third run with nothing new compares against everything seen so far, not only one run back.
     const third = await withWorkers(stack, ['orchestrator', 'io'], () =>
-      runIngest('incremental-2', ingestConfig({ previousManifest: inc.summaryKey }))
+      runIngest('incremental-2', ingestConfig({ previousManifest: inc.summaryKey })),
     );
     expect(third.accepted).toBe(0);
     expect(third.quarantined).toBe(0);

@@ -10,7 +10,15 @@ import { pretrainKeys } from '../../contracts/pretrain';
 import type { LatestFile } from '../../activities/pretrain/checkpoints';
 import { seedCorpus } from '../../datasets/corpus/seed';
 import { getJson } from '../../infra/s3';
-import { connectStack, dropBucket, freshBucket, spawnWorkerProcess, waitUntil, withWorkers, type Stack } from './harness';
+import {
+  connectStack,
+  dropBucket,
+  freshBucket,
+  spawnWorkerProcess,
+  waitUntil,
+  withWorkers,
+  type Stack,
+} from './harness';
 
 let stack: Stack;
 let bucket: string;
@@ -18,7 +26,14 @@ let bucket: string;
 function config(runName: string, epochs = 1) {
   return loadConfig({
     preset: 'tiny',
-    set: [`run.name=${runName}`, `ingest.bucket=${bucket}`, `train.epochs=${epochs}`, 'train.batchSize=16', 'train.checkpointEverySteps=3', 'eval.enabled=false'],
+    set: [
+      `run.name=${runName}`,
+      `ingest.bucket=${bucket}`,
+      `train.epochs=${epochs}`,
+      'train.batchSize=16',
+      'train.checkpointEverySteps=3',
+      'eval.enabled=false',
+    ],
   });
 }
 
@@ -59,7 +74,8 @@ it('runs ingest -> preprocess -> pretrain, and a re-run of the same pipeline rec
 });
 
 it('a worker that receives SIGTERM checkpoints its current step before exiting', async () => {
-  const committed = async () => (await getJson<LatestFile>(stack.s3, bucket, pretrainKeys.latest('p2')))?.history[0]?.step ?? 0;
+  const committed = async () =>
+    (await getJson<LatestFile>(stack.s3, bucket, pretrainKeys.latest('p2')))?.history[0]?.step ?? 0;
   await withWorkers(stack, ['orchestrator', 'io', 'cpu'], async () => {
     const handle = await stack.client.workflow.start('seerPipelineWorkflow', {
       taskQueue: stack.settings.taskQueues.orchestrator,

@@ -19,7 +19,16 @@ import type { CursorLogEntry } from '../../activities/pretrain/trainer-process';
 import { seedCorpus } from '../../datasets/corpus/seed';
 import { getBytes, getJson } from '../../infra/s3';
 import { stackDown, stackUp } from '../../infra/stack';
-import { connectStack, dropBucket, freshBucket, listAll, spawnWorkerProcess, waitUntil, withWorkers, type Stack } from './harness';
+import {
+  connectStack,
+  dropBucket,
+  freshBucket,
+  listAll,
+  spawnWorkerProcess,
+  waitUntil,
+  withWorkers,
+  type Stack,
+} from './harness';
 
 let stack: Stack;
 let bucket: string;
@@ -28,12 +37,27 @@ let images: number;
 
 const cfg = loadConfig({
   preset: 'tiny',
-  set: ['train.epochs=2', 'train.batchSize=16', 'train.checkpointEverySteps=4', 'train.segmentSteps=1000', 'train.heartbeatTimeoutSeconds=8'],
+  set: [
+    'train.epochs=2',
+    'train.batchSize=16',
+    'train.checkpointEverySteps=4',
+    'train.segmentSteps=1000',
+    'train.heartbeatTimeoutSeconds=8',
+  ],
 });
 const INTERVAL = cfg.train.checkpointEverySteps;
 
 function job(runName: string, epochs = cfg.train.epochs): PretrainInput['job'] {
-  return { runName, bucket, datasetKey, seed: 7, regnet: cfg.model.regnet, swav: cfg.swav, optim: cfg.optim, train: { ...cfg.train, epochs } };
+  return {
+    runName,
+    bucket,
+    datasetKey,
+    seed: 7,
+    regnet: cfg.model.regnet,
+    swav: cfg.swav,
+    optim: cfg.optim,
+    train: { ...cfg.train, epochs },
+  };
 }
 
 function startPretrain(runName: string, epochs?: number) {
@@ -77,7 +101,15 @@ beforeAll(async () => {
       taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: `test-pretrain/${bucket}/preprocess`,
       args: [
-        { runName: 'data', bucket, ingestSummaryKey: ingest.summaryKey, config: cfg.preprocess, maxPixels: 40_000_000, maxParallelShards: 2, shardsPerRun: 100 } satisfies PreprocessInput,
+        {
+          runName: 'data',
+          bucket,
+          ingestSummaryKey: ingest.summaryKey,
+          config: cfg.preprocess,
+          maxPixels: 40_000_000,
+          maxParallelShards: 2,
+          shardsPerRun: 100,
+        } satisfies PreprocessInput,
       ],
     })) as PreprocessResult;
     datasetKey = preprocess.datasetKey;
@@ -95,7 +127,11 @@ it('survives two SIGKILLs, a corrupt checkpoint and a Temporal restart, and ends
   const planned = stepsPerEpoch * cfg.train.epochs;
 
   // Reference: uninterrupted, in-process GPU worker.
-  const reference = await withWorkers(stack, ['orchestrator', 'io', 'gpu'], async () => (await startPretrain('reference')).result() as Promise<PretrainResult>);
+  const reference = await withWorkers(
+    stack,
+    ['orchestrator', 'io', 'gpu'],
+    async () => (await startPretrain('reference')).result() as Promise<PretrainResult>,
+  );
   expect(reference.steps).toBe(planned);
 
   const lost: number[] = [];
@@ -124,7 +160,9 @@ it('survives two SIGKILLs, a corrupt checkpoint and a Temporal restart, and ends
     const latest = (await getJson<LatestFile>(stack.s3, bucket, pretrainKeys.latest('crashed'))) as LatestFile;
     const newest = latest.history[0];
     expect(latest.history.length).toBeGreaterThan(1);
-    await stack.s3.send(new PutObjectCommand({ Bucket: bucket, Key: newest!.key, Body: Buffer.from('not a checkpoint any more') }));
+    await stack.s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: newest!.key, Body: Buffer.from('not a checkpoint any more') }),
+    );
 
     // Restart Temporal (SQLite-persisted) while the run is in flight, then bring the worker back.
     await stackDown(stack.settings, undefined, ['temporal']);
@@ -145,7 +183,8 @@ it('survives two SIGKILLs, a corrupt checkpoint and a Temporal restart, and ends
   // Every image of every epoch consumed exactly once, from the cursor logs of the committed history.
   const logs = await listAll(stack.s3, bucket, `${pretrainKeys.root('crashed')}cursor-log/`);
   const entries: CursorLogEntry[] = [];
-  for (const o of logs) entries.push(...((await getJson<{ entries: CursorLogEntry[] }>(stack.s3, bucket, o.key))?.entries ?? []));
+  for (const o of logs)
+    entries.push(...((await getJson<{ entries: CursorLogEntry[] }>(stack.s3, bucket, o.key))?.entries ?? []));
   entries.sort((a, b) => a.step - b.step);
   expect(entries.map((e) => e.step)).toEqual(Array.from({ length: planned }, (_, i) => i));
   for (let epoch = 0; epoch < cfg.train.epochs; epoch++) {
@@ -161,7 +200,9 @@ it('survives two SIGKILLs, a corrupt checkpoint and a Temporal restart, and ends
   expect(b.length).toBe(a.length);
   let maxDiff = 0;
   for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs((a[i] as number) - (b[i] as number)));
-  process.stdout.write(`pretrain crash test: lost steps per kill ${JSON.stringify(lost)}, max |weight diff| ${maxDiff}\n`);
+  process.stdout.write(
+    `pretrain crash test: lost steps per kill ${JSON.stringify(lost)}, max |weight diff| ${maxDiff}\n`,
+  );
   expect(maxDiff).toBeLessThanOrEqual(1e-5);
 });
 
@@ -172,9 +213,17 @@ it('pause stops training after a checkpoint, resume continues, cancel checkpoint
     const handle = await startPretrain('controlled', EPOCHS);
     await waitUntil(async () => (await committedStep('controlled')) >= INTERVAL, 300_000, 'the first checkpoint');
     await handle.signal('pause');
-    await waitUntil(async () => ((await handle.query('pretrainProgress')) as { paused: boolean }).paused, 30_000, 'paused');
+    await waitUntil(
+      async () => ((await handle.query('pretrainProgress')) as { paused: boolean }).paused,
+      30_000,
+      'paused',
+    );
     // Paused: the segment checkpointed and stopped; nothing moves any more.
-    await waitUntil(async () => (await handle.describe()).raw.pendingActivities?.length === 0, 120_000, 'the segment to stop');
+    await waitUntil(
+      async () => (await handle.describe()).raw.pendingActivities?.length === 0,
+      120_000,
+      'the segment to stop',
+    );
     const atPause = await committedStep('controlled');
     await new Promise((r) => setTimeout(r, 3000));
     expect(await committedStep('controlled')).toBe(atPause);

@@ -15,7 +15,12 @@ import { register } from '../../cli/commands/schedule';
 import { CliError, EXIT } from '../../cli/exit-codes';
 import type { ManifestEntry } from '../../contracts/ingest';
 import type { PipelineInput } from '../../contracts/pipeline';
-import { SCHEDULE_WORKFLOW_TYPE, scheduleKeys, type ScheduledRunRecord, type ScheduleRegistry } from '../../contracts/schedule';
+import {
+  SCHEDULE_WORKFLOW_TYPE,
+  scheduleKeys,
+  type ScheduledRunRecord,
+  type ScheduleRegistry,
+} from '../../contracts/schedule';
 import { seedCorpus, SEED_LAYOUT, type SeedReport } from '../../datasets/corpus/seed';
 import { getJson, getText } from '../../infra/s3';
 import { stackPaths } from '../../infra/stack';
@@ -31,9 +36,15 @@ const created: string[] = [];
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-  const program = new Command('seerflow').exitOverride().configureOutput({ writeErr: (s) => (stderr += s), writeOut: (s) => (stdout += s) });
+  const out = jest
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+  const err = jest
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  const program = new Command('seerflow')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => (stderr += s), writeOut: (s) => (stdout += s) });
   register(program);
   try {
     await program.parseAsync(['node', 'seerflow', ...args]);
@@ -48,7 +59,18 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   }
 }
 
-const smallTraining = ['--set', 'train.epochs=1', '--set', 'train.batchSize=16', '--set', 'train.checkpointEverySteps=2', '--set', 'train.segmentSteps=50', '--set', 'eval.enabled=false'];
+const smallTraining = [
+  '--set',
+  'train.epochs=1',
+  '--set',
+  'train.batchSize=16',
+  '--set',
+  'train.checkpointEverySteps=2',
+  '--set',
+  'train.segmentSteps=50',
+  '--set',
+  'eval.enabled=false',
+];
 
 /** Triggers the schedule through the CLI and waits for the run it started. */
 async function triggerAndWait(id: string): Promise<{ workflowId: string; record: ScheduledRunRecord }> {
@@ -64,7 +86,8 @@ async function manifestKeysOf(summaryKey: string): Promise<string[]> {
   const summary = await getJson<{ manifestKeys: string[] }>(stack.s3, bucket, summaryKey);
   if (!summary) throw new Error(`no ingest summary at ${summaryKey}`);
   const keys: string[] = [];
-  for (const k of summary.manifestKeys) keys.push(...parseJsonl<ManifestEntry>((await getText(stack.s3, bucket, k)) ?? '').map((e) => e.key));
+  for (const k of summary.manifestKeys)
+    keys.push(...parseJsonl<ManifestEntry>((await getText(stack.s3, bucket, k)) ?? '').map((e) => e.key));
   return keys.sort();
 }
 
@@ -92,7 +115,19 @@ describe('scheduled retraining on the real stack', () => {
     const id = `t-retrain-${suffix}`;
     created.push(id);
     // Paused with a long interval: only the triggers below start runs, so the test is deterministic.
-    const made = await cli('schedule', 'create', id, '--every', '10m', '--paused', '--preset', 'tiny', '--set', `ingest.bucket=${bucket}`, ...smallTraining);
+    const made = await cli(
+      'schedule',
+      'create',
+      id,
+      '--every',
+      '10m',
+      '--paused',
+      '--preset',
+      'tiny',
+      '--set',
+      `ingest.bucket=${bucket}`,
+      ...smallTraining,
+    );
     expect(made).toMatchObject({ code: 0 });
 
     const corpusBefore = new Set((await listAll(stack.s3, bucket, 'corpus/')).map((o) => o.key));
@@ -146,13 +181,16 @@ describe('scheduled retraining on the real stack', () => {
 
     const described = await cli('schedule', 'describe', id, '--json');
     expect(described).toMatchObject({ code: 0 });
-    const d = JSON.parse(described.stdout) as { registry: { runs: ScheduledRunRecord[] }; recentActions: { workflowId: string; status: string }[] };
+    const d = JSON.parse(described.stdout) as {
+      registry: { runs: ScheduledRunRecord[] };
+      recentActions: { workflowId: string; status: string }[];
+    };
     expect(d.registry.runs.map((r) => r.runName)).toEqual([first.record.runName, second.record.runName]);
     expect(d.recentActions).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ workflowId: first.workflowId, status: 'COMPLETED' }),
         expect.objectContaining({ workflowId: second.workflowId, status: 'COMPLETED' }),
-      ])
+      ]),
     );
     const text = await cli('schedule', 'describe', id);
     expect(text.stdout).toContain(`(on ${first.record.runName})`);
@@ -166,7 +204,18 @@ describe('scheduled retraining on the real stack', () => {
     created.push(id);
     // Nested prefixes pass the config schema but the ingest rejects them (non-retryable InvalidConfig).
     const made = await cli(
-      'schedule', 'create', id, '--every', '10m', '--preset', 'tiny', '--set', `ingest.bucket=${bucket}`, '--set', 'ingest.prefixes=["corpus/","corpus/zz/"]', '--trigger'
+      'schedule',
+      'create',
+      id,
+      '--every',
+      '10m',
+      '--preset',
+      'tiny',
+      '--set',
+      `ingest.bucket=${bucket}`,
+      '--set',
+      'ingest.prefixes=["corpus/","corpus/zz/"]',
+      '--trigger',
     );
     expect(made).toMatchObject({ code: 0 });
     const handle = stack.client.schedule.getHandle(id);
@@ -194,11 +243,32 @@ describe('scheduled retraining on the real stack', () => {
       const temporal = spawnSync(
         stackPaths(stack.settings).temporalBin,
         [
-          'schedule', 'create', '--address', stack.settings.temporal.address, '--namespace', stack.settings.temporal.namespace,
-          '--schedule-id', id, '--cron', '0 2 * * *', '--workflow-id', `seerflow-schedule/${id}`, '--task-queue', 'seerflow-orchestrator',
-          '--type', SCHEDULE_WORKFLOW_TYPE, '--overlap-policy', 'Skip', '--pause-on-failure', '--catchup-window', '24h', '--paused', '--input-file', file,
+          'schedule',
+          'create',
+          '--address',
+          stack.settings.temporal.address,
+          '--namespace',
+          stack.settings.temporal.namespace,
+          '--schedule-id',
+          id,
+          '--cron',
+          '0 2 * * *',
+          '--workflow-id',
+          `seerflow-schedule/${id}`,
+          '--task-queue',
+          'seerflow-orchestrator',
+          '--type',
+          SCHEDULE_WORKFLOW_TYPE,
+          '--overlap-policy',
+          'Skip',
+          '--pause-on-failure',
+          '--catchup-window',
+          '24h',
+          '--paused',
+          '--input-file',
+          file,
         ],
-        { encoding: 'utf8' }
+        { encoding: 'utf8' },
       );
       expect({ status: temporal.status, stderr: temporal.stderr }).toEqual({ status: 0, stderr: '' });
     } finally {
@@ -213,9 +283,16 @@ describe('scheduled retraining on the real stack', () => {
     };
     // Listing is eventually consistent (visibility store).
     await waitUntil(async () => (await listed()) !== undefined, 30_000, `${id} in seerflow schedule list`);
-    expect(await listed()).toMatchObject({ workflowType: SCHEDULE_WORKFLOW_TYPE, paused: true, spec: 'calendar 0 2 * * *' });
+    expect(await listed()).toMatchObject({
+      workflowType: SCHEDULE_WORKFLOW_TYPE,
+      paused: true,
+      spec: 'calendar 0 2 * * *',
+    });
 
-    const described = JSON.parse((await cli('schedule', 'describe', id, '--json')).stdout) as { config: { bucket: string }; registry: { runs: unknown[] } };
+    const described = JSON.parse((await cli('schedule', 'describe', id, '--json')).stdout) as {
+      config: { bucket: string };
+      registry: { runs: unknown[] };
+    };
     expect(described.config.bucket).toBe(bucket);
     expect(described.registry.runs).toEqual([]);
 
@@ -225,10 +302,14 @@ describe('scheduled retraining on the real stack', () => {
 
   it('rejects bad usage with exit code 2', async () => {
     expect(await cli('schedule', 'create', 'Bad_Id', '--every', '5m')).toMatchObject({ code: EXIT.usage });
-    expect(await cli('schedule', 'create', 'ok-id', '--every', '5m', '--cron', '0 2 * * *')).toMatchObject({ code: EXIT.usage });
+    expect(await cli('schedule', 'create', 'ok-id', '--every', '5m', '--cron', '0 2 * * *')).toMatchObject({
+      code: EXIT.usage,
+    });
     expect(await cli('schedule', 'create', 'ok-id', '--every', 'soon')).toMatchObject({ code: EXIT.usage });
     expect(await cli('schedule', 'create', 'ok-id', '--cron', '0 99 * * *')).toMatchObject({ code: EXIT.usage });
-    expect(await cli('schedule', 'create', 'ok-id', '--every', '5m', '--set', 'train.epochs=0')).toMatchObject({ code: EXIT.usage });
+    expect(await cli('schedule', 'create', 'ok-id', '--every', '5m', '--set', 'train.epochs=0')).toMatchObject({
+      code: EXIT.usage,
+    });
     expect(await cli('schedule', 'trigger', `t-missing-${suffix}`)).toMatchObject({ code: EXIT.failure });
   });
 });

@@ -57,7 +57,7 @@ beforeAll(async () => {
   } catch (err) {
     throw new Error(
       `local S3 not reachable at ${settings.s3.endpoint ?? 'the SDK default endpoint'} (${(err as Error).message}); ` +
-        `start it with 'seerflow stack up' before running the integration tests`
+        `start it with 'seerflow stack up' before running the integration tests`,
     );
   } finally {
     probe.destroy();
@@ -108,7 +108,11 @@ describe('seedCorpus on the local S3', () => {
     // ETags are plain MD5s of deterministic bytes
     for (const k of train.slice(0, 5)) {
       const bytes = await getBytes(s3, bucket, k);
-      expect(firstListing.get(k)?.etag).toBe(`"${createHash('md5').update(bytes ?? new Uint8Array()).digest('hex')}"`);
+      expect(firstListing.get(k)?.etag).toBe(
+        `"${createHash('md5')
+          .update(bytes ?? new Uint8Array())
+          .digest('hex')}"`,
+      );
     }
   });
 

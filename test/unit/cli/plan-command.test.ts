@@ -15,7 +15,7 @@ describe('seerflow plan handler', () => {
   it('--json prints exactly the documented keys (RegNetY-200MF flags + 1000 classes)', () => {
     const out = capture({ depth: 13, w0: 24, wa: 36.44, wm: 2.49, groupWidth: 8, numClasses: 1000, json: true });
     expect(out).toBe(
-      '{"stageDepths":[1,1,4,7],"stageWidths":[24,56,152,368],"groupWidths":[8,8,8,8],"params":3162996,"flops":199519076}\n'
+      '{"stageDepths":[1,1,4,7],"stageWidths":[24,56,152,368],"groupWidths":[8,8,8,8],"params":3162996,"flops":199519076}\n',
     );
   });
 
@@ -27,9 +27,15 @@ describe('seerflow plan handler', () => {
   });
 
   it('--preset seer-256gf takes the RegNet parameters from config/presets.ts', () => {
-    const numpy = loadFixture<{ cases: { name: string; rounding: string; stageWidths: number[]; stageDepths: number[]; trunk: { params: number } }[] }>(
-      'regnet.json'
-    ).cases.find((c) => c.name === 'SEER RegNetY-256GF' && c.rounding === 'pycls')!;
+    const numpy = loadFixture<{
+      cases: {
+        name: string;
+        rounding: string;
+        stageWidths: number[];
+        stageDepths: number[];
+        trunk: { params: number };
+      }[];
+    }>('regnet.json').cases.find((c) => c.name === 'SEER RegNetY-256GF' && c.rounding === 'pycls')!;
     const out = JSON.parse(capture({ preset: 'seer-256gf', json: true })) as Record<string, unknown>;
     expect(Object.keys(out)).toEqual(['stageDepths', 'stageWidths', 'groupWidths', 'params', 'flops']);
     expect(out.stageDepths).toEqual(numpy.stageDepths);
@@ -91,8 +97,24 @@ describe('seerflow plan command wiring (commander)', () => {
     const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
     try {
       await program().parseAsync(
-        ['plan', '--depth', '13', '--w0', '24', '--wa', '36.44', '--wm', '2.49', '--group-width', '8', '--no-se', '--num-classes', '1000', '--json'],
-        { from: 'user' }
+        [
+          'plan',
+          '--depth',
+          '13',
+          '--w0',
+          '24',
+          '--wa',
+          '36.44',
+          '--wm',
+          '2.49',
+          '--group-width',
+          '8',
+          '--no-se',
+          '--num-classes',
+          '1000',
+          '--json',
+        ],
+        { from: 'user' },
       );
       const printed = write.mock.calls.map((c) => String(c[0])).join('');
       expect(JSON.parse(printed)).toMatchObject({ params: 2_684_792, flops: 199_040_872 });
@@ -102,8 +124,12 @@ describe('seerflow plan command wiring (commander)', () => {
   });
 
   it('rejects a non-numeric value and an unknown preset as usage errors', async () => {
-    await expect(program().parseAsync(['plan', '--depth', 'x'], { from: 'user' })).rejects.toBeInstanceOf(CommanderError);
-    await expect(program().parseAsync(['plan', '--preset', 'huge'], { from: 'user' })).rejects.toBeInstanceOf(CommanderError);
+    await expect(program().parseAsync(['plan', '--depth', 'x'], { from: 'user' })).rejects.toBeInstanceOf(
+      CommanderError,
+    );
+    await expect(program().parseAsync(['plan', '--preset', 'huge'], { from: 'user' })).rejects.toBeInstanceOf(
+      CommanderError,
+    );
     await expect(program().parseAsync(['plan', '--w0', '20', '--json'], { from: 'user' })).rejects.toMatchObject({
       exitCode: EXIT.usage,
     });

@@ -32,7 +32,10 @@ describe('config', () => {
   });
 
   it('applies --set overrides with JSON values, over preset and file', () => {
-    const c = loadConfig({ preset: 'tiny', set: ['train.epochs=7', 'ingest.prefixes=["a/","b/"]', 'run.name=night-1'] });
+    const c = loadConfig({
+      preset: 'tiny',
+      set: ['train.epochs=7', 'ingest.prefixes=["a/","b/"]', 'run.name=night-1'],
+    });
     expect(c.train.epochs).toBe(7);
     expect(c.ingest.prefixes).toEqual(['a/', 'b/']);
     expect(c.run.name).toBe('night-1');
@@ -41,7 +44,9 @@ describe('config', () => {
   });
 
   it('rejects invalid values once, with a message naming each bad field', () => {
-    expect(() => loadConfig({ set: ['model.regnet.w0=20'] })).toThrow(/w0 must be a multiple of 8[\s\S]*model\.regnet\.w0/);
+    expect(() => loadConfig({ set: ['model.regnet.w0=20'] })).toThrow(
+      /w0 must be a multiple of 8[\s\S]*model\.regnet\.w0/,
+    );
     expect(() => loadConfig({ set: ['run.name=Bad Name'] })).toThrow(/run\.name/);
     expect(() => loadConfig({ set: ['swav.cropsForAssign=[0,9]'] })).toThrow(/cropsForAssign/);
     expect(() => loadConfig({ preset: 'huge' })).toThrow(/unknown preset "huge"/);
@@ -50,12 +55,41 @@ describe('config', () => {
   });
 
   it('maps eval.detection into the evaluation input, and leaves detection out when disabled', () => {
-    const checkpoint: CheckpointPointer = { key: 'runs/r/pretrain/checkpoints/step-00000010-a1.state', step: 10, cursor: { epoch: 1, position: 0 }, sha256: 'ab', bytes: 1, loss: 3, backend: 'test' };
-    const cfg = loadConfig({ preset: 'tiny', set: ['run.seed=7', 'eval.detection.photos=2', 'eval.detection.testImages=9'] });
+    const checkpoint: CheckpointPointer = {
+      key: 'runs/r/pretrain/checkpoints/step-00000010-a1.state',
+      step: 10,
+      cursor: { epoch: 1, position: 0 },
+      sha256: 'ab',
+      bytes: 1,
+      loss: 3,
+      backend: 'test',
+    };
+    const cfg = loadConfig({
+      preset: 'tiny',
+      set: ['run.seed=7', 'eval.detection.photos=2', 'eval.detection.testImages=9'],
+    });
     const input = evaluationInputFor(cfg, 'r', checkpoint);
-    expect(input.detection).toEqual({ images: cfg.eval.detection.images, testImages: 9, size: 64, epochs: cfg.eval.detection.epochs, datasetSeed: 7, photos: 2 });
-    expect(input).toMatchObject({ runName: 'r', bucket: cfg.ingest.bucket, checkpoint, seeds: cfg.eval.seeds, epochs: cfg.eval.epochs, shortSide: cfg.preprocess.shortSide });
-    const off = evaluationInputFor(loadConfig({ preset: 'tiny', set: ['eval.detection.enabled=false'] }), 'r', checkpoint);
+    expect(input.detection).toEqual({
+      images: cfg.eval.detection.images,
+      testImages: 9,
+      size: 64,
+      epochs: cfg.eval.detection.epochs,
+      datasetSeed: 7,
+      photos: 2,
+    });
+    expect(input).toMatchObject({
+      runName: 'r',
+      bucket: cfg.ingest.bucket,
+      checkpoint,
+      seeds: cfg.eval.seeds,
+      epochs: cfg.eval.epochs,
+      shortSide: cfg.preprocess.shortSide,
+    });
+    const off = evaluationInputFor(
+      loadConfig({ preset: 'tiny', set: ['eval.detection.enabled=false'] }),
+      'r',
+      checkpoint,
+    );
     expect('detection' in off).toBe(false);
     // The schema default is the benchmark of docs/detection.md; a zero-image dataset is refused at the edge.
     expect(SeerConfigSchema.parse({}).eval.detection).toEqual({ enabled: true, images: 1000, size: 64, epochs: 20 });
@@ -76,7 +110,9 @@ describe('seerflow CLI edge', () => {
   }, 60_000);
 
   it('prints the resolved config as the pipeline input for the Temporal CLI', () => {
-    const r = spawnSync(bin, ['config', 'show', '--preset', 'tiny', '--name', 'x1', '--as-input'], { encoding: 'utf8' });
+    const r = spawnSync(bin, ['config', 'show', '--preset', 'tiny', '--name', 'x1', '--as-input'], {
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(0);
     const input = JSON.parse(r.stdout) as { config: { run: { name: string }; preset: string } };
     expect(input.config).toMatchObject({ preset: 'tiny', run: { name: 'x1' } });

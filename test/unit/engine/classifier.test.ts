@@ -5,7 +5,13 @@ import { maxAbsDiff, syntheticBatch, tinyConfig } from './helpers';
 
 const swavCfg = tinyConfig();
 const S = 16; // image side
-const cls = (mode: ClassifierConfig['mode'], over: Partial<ClassifierConfig> = {}): ClassifierConfig => ({ regnet: swavCfg.regnet, numClasses: 5, mode, weightDecay: 1e-4, ...over });
+const cls = (mode: ClassifierConfig['mode'], over: Partial<ClassifierConfig> = {}): ClassifierConfig => ({
+  regnet: swavCfg.regnet,
+  numClasses: 5,
+  mode,
+  weightDecay: 1e-4,
+  ...over,
+});
 
 function images(n: number, seed: number): { x: Float32Array; y: Int32Array } {
   const rng = Rng.keyed(seed, 77);
@@ -59,7 +65,8 @@ describe('RegNet classifier', () => {
       const c = createClassifier(cls('finetune'));
       c.init(5);
       if (from) c.loadState(from);
-      for (let s = c.stepCount; s < steps; s++) c.step(...Object.values(images(8, 10 + s)) as [Float32Array, Int32Array], 8, S, lr);
+      for (let s = c.stepCount; s < steps; s++)
+        c.step(...(Object.values(images(8, 10 + s)) as [Float32Array, Int32Array]), 8, S, lr);
       return c;
     };
     const a = run(4);

@@ -45,7 +45,12 @@ describe('targets', () => {
     expect(t.heat[cell * 5 + 3]).toBe(1);
     expect(t.pos[cell * 5 + 3]).toBe(1);
     expect(t.numPos).toBe(1);
-    expect(Array.from(t.reg.subarray(cell * 4, cell * 4 + 4))).toEqual([0, 0, Math.fround(Math.log(5)), Math.fround(Math.log(3))]);
+    expect(Array.from(t.reg.subarray(cell * 4, cell * 4 + 4))).toEqual([
+      0,
+      0,
+      Math.fround(Math.log(5)),
+      Math.fround(Math.log(3)),
+    ]);
     expect(t.regMask[cell]).toBe(1);
     expect(t.pos.reduce((a, b) => a + b, 0)).toBe(1);
     // Gaussian falls off around the peak, on the object's class channel only.
@@ -110,15 +115,29 @@ describe('decoding', () => {
     const coco: CocoGroundTruth = {
       images: gt.map((_, i) => ({ id: i + 1 })),
       categories: Array.from({ length: 10 }, (_, c) => ({ id: c + 1 })),
-      annotations: gt.flatMap((boxes, i) => boxes.map((b, j) => ({ id: i * 10 + j + 1, image_id: i + 1, category_id: b.label + 1, bbox: b.bbox, area: (b.bbox[2] ?? 0) * (b.bbox[3] ?? 0), iscrowd: 0 }))),
+      annotations: gt.flatMap((boxes, i) =>
+        boxes.map((b, j) => ({
+          id: i * 10 + j + 1,
+          image_id: i + 1,
+          category_id: b.label + 1,
+          bbox: b.bbox,
+          area: (b.bbox[2] ?? 0) * (b.bbox[3] ?? 0),
+          iscrowd: 0,
+        })),
+      ),
     };
-    const results: CocoDetection[] = dets.flatMap((list, i) => list.map((d) => ({ image_id: i + 1, category_id: d.label + 1, bbox: d.bbox, score: d.score })));
+    const results: CocoDetection[] = dets.flatMap((list, i) =>
+      list.map((d) => ({ image_id: i + 1, category_id: d.label + 1, bbox: d.bbox, score: d.score })),
+    );
     const r = cocoEvaluate(coco, results, { iouType: 'bbox' });
     expect(r.stats[0]).toBeCloseTo(1, 10);
     expect(r.stats[1]).toBeCloseTo(1, 10);
     expect(r.stats[2]).toBeCloseTo(1, 10);
     // And a prediction with every box shifted by half its width is far from it.
-    const shifted = results.map((d) => ({ ...d, bbox: [(d.bbox[0] ?? 0) + (d.bbox[2] ?? 0) / 2, d.bbox[1] ?? 0, d.bbox[2] ?? 0, d.bbox[3] ?? 0] }));
+    const shifted = results.map((d) => ({
+      ...d,
+      bbox: [(d.bbox[0] ?? 0) + (d.bbox[2] ?? 0) / 2, d.bbox[1] ?? 0, d.bbox[2] ?? 0, d.bbox[3] ?? 0],
+    }));
     expect(cocoEvaluate(coco, shifted, { iouType: 'bbox' }).stats[1]).toBeLessThan(0.2);
   });
 
@@ -135,7 +154,9 @@ describe('decoding', () => {
     expect(d?.map((x) => x.score)).toEqual([Math.fround(0.9), Math.fround(0.3)]);
     expect(maxAbsDiff(d?.[0]?.bbox ?? [], [0, 0, 20, 8])).toBeLessThan(1e-5); // log(4) as float32
     expect(d?.[1]?.bbox).toEqual([20, 20, 8, 8]);
-    expect(decodeDetections(heat, reg, { n: 1, h: 4, w: 4, classes: 1, stride: 8 }, { imageSize: 32, maxDets: 1 })[0]).toHaveLength(1);
+    expect(
+      decodeDetections(heat, reg, { n: 1, h: 4, w: 4, classes: 1, stride: 8 }, { imageSize: 32, maxDets: 1 })[0],
+    ).toHaveLength(1);
   });
 });
 
@@ -183,7 +204,12 @@ describe('Detector', () => {
   it('trains (loss falls on a fixed batch), and its saved state resumes bit-identically', () => {
     const cfg = { regnet: REGNET, numClasses: 3, imageSize: 32, headWidth: 16 };
     const x = randomImages(4, 32, 9);
-    const boxes: TrainBox[][] = [[{ bbox: [2, 2, 12, 14], label: 0 }], [{ bbox: [10, 8, 16, 16], label: 1 }], [{ bbox: [0, 16, 20, 10], label: 2 }], []];
+    const boxes: TrainBox[][] = [
+      [{ bbox: [2, 2, 12, 14], label: 0 }],
+      [{ bbox: [10, 8, 16, 16], label: 1 }],
+      [{ bbox: [0, 16, 20, 10], label: 2 }],
+      [],
+    ];
     const a = new DetectorTrainer(cfg, { weightDecay: 1e-4 });
     a.model.init(0);
     const first = a.step(x, 4, boxes, 3e-3).loss;

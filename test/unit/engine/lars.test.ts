@@ -33,7 +33,12 @@ describe('engine LARS agrees with ml/lars', () => {
       v.assign(tf.tensor(init, shape));
       ref.push({ value: init.slice(), grad: null });
     });
-    const opt = new LarsOptimizer(store.trainable(), { momentum: 0.9, weightDecay: wd, trustCoefficient: trust, largeTensor: large });
+    const opt = new LarsOptimizer(store.trainable(), {
+      momentum: 0.9,
+      weightDecay: wd,
+      trustCoefficient: trust,
+      largeTensor: large,
+    });
     const lrs = [0.5, 0.3, 2.0, 0.1];
     lrs.forEach((lr, step) => {
       const grads: Record<string, tf.Tensor> = {};
@@ -54,7 +59,9 @@ describe('engine LARS agrees with ml/lars', () => {
         expect(maxAbsDiff(v, r.value)).toBeLessThanOrEqual(tol);
         if (r.momentum) {
           const m = opt.exportMomentum()[i] as Float32Array;
-          expect(maxAbsDiff(m, r.momentum)).toBeLessThanOrEqual(1e-6 * Math.max(1, ...Array.from(r.momentum, Math.abs)));
+          expect(maxAbsDiff(m, r.momentum)).toBeLessThanOrEqual(
+            1e-6 * Math.max(1, ...Array.from(r.momentum, Math.abs)),
+          );
         }
       });
     });

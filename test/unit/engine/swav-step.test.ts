@@ -44,7 +44,7 @@ describe('SwAV step pieces agree with the ml/ references', () => {
         { size: 16, count: 1 },
         { size: 16, count: 3 },
         { size: 32, count: 1 },
-      ])
+      ]),
     ).toEqual([
       { size: 32, count: 2, first: 0 },
       { size: 16, count: 4, first: 2 },
@@ -99,15 +99,24 @@ describe('SwAV step pieces agree with the ml/ references', () => {
     });
     expect(golden).toBeCloseTo(2.633831, 5);
 
-    const B = 8, K = 12, V = 5;
+    const B = 8,
+      K = 12,
+      V = 5;
     const A = [0, 1];
     const per = Array.from({ length: V }, (_, v) => cosines(B, K, 100 + v));
-    const ref = swavLoss(per, B, K, { epsilon: 0.05, iterations: 3, temperature: 0.1, cropsForAssign: A, gradients: true });
+    const ref = swavLoss(per, B, K, {
+      epsilon: 0.05,
+      iterations: 3,
+      temperature: 0.1,
+      cropsForAssign: A,
+      gradients: true,
+    });
     const flat = new Float32Array(V * B * K);
     per.forEach((p, v) => flat.set(p, v * B * K));
     const scores = tf.tensor2d(flat, [V * B, K]);
     const codes = A.map((a) => sinkhornTf(tf.slice(scores, [a * B, 0], [B, K]), 0.05, 3));
-    const f = (s: tf.Tensor) => swappedPredictionLoss(s as tf.Tensor2D, codes, { batch: B, cropsForAssign: A, temperature: 0.1 });
+    const f = (s: tf.Tensor) =>
+      swappedPredictionLoss(s as tf.Tensor2D, codes, { batch: B, cropsForAssign: A, temperature: 0.1 });
     expect(f(scores).dataSync()[0]).toBeCloseTo(ref.loss, 5);
     const g = tf.grad(f)(scores).dataSync();
     const refG = new Float32Array(V * B * K);

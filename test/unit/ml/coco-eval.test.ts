@@ -144,9 +144,7 @@ function generateFixture(seed: number, opt: GenOptions): { gt: CocoGroundTruth; 
   const rng = Rng.keyed(0xc0c0, seed);
   const size = 640;
   const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)] as T;
-  const catIds = rng
-    .shuffle(Array.from({ length: 90 }, (_, i) => i + 1))
-    .slice(0, opt.categories);
+  const catIds = rng.shuffle(Array.from({ length: 90 }, (_, i) => i + 1)).slice(0, opt.categories);
   const imgIds: number[] = [];
   for (let i = 0, id = 0; i < opt.images; i++) imgIds.push((id += 1 + rng.int(50)));
   rng.shuffle(imgIds);
@@ -313,7 +311,7 @@ describe('cocoEvaluate vs pycocotools: reference fixture', () => {
       det(2, 1, [0, 0, 40, 40], 0.95),
       det(2, 1, [125, 125, 50, 50], 0.85),
       det(2, 2, [10, 10, 10, 10], 0.3),
-    ]
+    ],
   );
 
   it('matches on the crowd / area-range / per-category-truncation / false-positive fixture', () => {
@@ -399,7 +397,7 @@ describe('cocoEvaluate vs pycocotools: edge cases', () => {
       { image_id: 100, category_id: 4, bbox: [1, 1, 30, 30], score: 0.95 },
       { image_id: 7, category_id: 4, bbox: [200, 200, 120, 100], score: 0.5 },
       { image_id: 5, category_id: 2, bbox: [6, 5, 99, 100], score: 0.5 },
-    ]
+    ],
   );
   it('a category listed with neither GT nor detections, and an image with only false positives', () => {
     compareWithPycoco(extraImageAndCat);
@@ -436,7 +434,7 @@ describe('cocoEvaluate vs pycocotools: edge cases', () => {
       { image_id: 2, category_id: 1, bbox: [5, 0, 20, 20], score: 0.7 },
       { image_id: 2, category_id: 1, bbox: [10, 0, 20, 20], score: 0.5 },
       { image_id: 2, category_id: 1, bbox: [300, 300, 40, 20], score: 0.5 },
-    ]
+    ],
   );
   it('IoU exactly at thresholds, equal-IoU ties between GTs, boundary areas and score ties across images', () => {
     compareWithPycoco(ties);
@@ -447,7 +445,7 @@ describe('cocoEvaluate vs pycocotools: edge cases', () => {
     [
       { image_id: 3, category_id: 4, bbox: [0, 0, 20, 20], score: 0.9 },
       { image_id: 7, category_id: 4, bbox: [10, 10, 40, 40], score: 0.8 },
-    ]
+    ],
   );
   it('a ground truth with id 0 (pycocotools then counts its match as a false positive)', () => {
     compareWithPycoco(idZero);
@@ -463,7 +461,7 @@ describe('cocoEvaluate vs pycocotools: edge cases', () => {
         { id: 41, image_id: 7, category_id: 31, bbox: [0, 0, 50, 50], area: 2500, iscrowd: 0 },
       ],
     },
-    [{ image_id: 7, category_id: 4, bbox: [10, 10, 40, 40], score: 0.8 }]
+    [{ image_id: 7, category_id: 4, bbox: [10, 10, 40, 40], score: 0.8 }],
   );
   it('ignores GT on unlisted images or categories and duplicate image/category entries', () => {
     compareWithPycoco(unlisted);

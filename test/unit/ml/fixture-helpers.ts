@@ -15,7 +15,7 @@ export function expectAllClose(
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
   tol: { rtol: number; atol: number },
-  label = ''
+  label = '',
 ): void {
   expect(actual.length).toBe(expected.length);
   let worst = -1;
@@ -32,7 +32,7 @@ export function expectAllClose(
   if (worst >= 0) {
     throw new Error(
       `${label}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} ` +
-        `(rtol ${tol.rtol}, atol ${tol.atol}; excess ${worstExcess})`
+        `(rtol ${tol.rtol}, atol ${tol.atol}; excess ${worstExcess})`,
     );
   }
 }

@@ -56,7 +56,12 @@ describe('larsStep semantics', () => {
   });
 
   it('skips frozen parameters entirely (values and momentum untouched)', () => {
-    const p: LarsParam = { value: Float32Array.of(1, 2), grad: Float32Array.of(1, 1), frozen: true, momentum: Float32Array.of(5, 5) };
+    const p: LarsParam = {
+      value: Float32Array.of(1, 2),
+      grad: Float32Array.of(1, 1),
+      frozen: true,
+      momentum: Float32Array.of(5, 5),
+    };
     const [r] = larsStep([p], { lr: 1, weightDecay: 1e-4 });
     expect(r!.skipped).toBe(true);
     expect(Array.from(p.value)).toEqual([1, 2]);
@@ -74,6 +79,8 @@ describe('larsStep semantics', () => {
 
   it('validates hyperparameters and lengths', () => {
     expect(() => larsStep([], { lr: -1, weightDecay: 0 })).toThrow(/lr/);
-    expect(() => larsStep([{ value: new Float32Array(2), grad: new Float32Array(3) }], { lr: 1, weightDecay: 0 })).toThrow(/gradient/);
+    expect(() =>
+      larsStep([{ value: new Float32Array(2), grad: new Float32Array(3) }], { lr: 1, weightDecay: 0 }),
+    ).toThrow(/gradient/);
   });
 });

@@ -127,7 +127,12 @@ describe('randomResizedCropBox', () => {
       for (let n = 0; n < 5000; n++) {
         const box = randomResizedCropBox(w, h, [0.05, 1], [3 / 4, 4 / 3], rng);
         const inside =
-          box.top >= 0 && box.left >= 0 && box.width >= 1 && box.height >= 1 && box.top + box.height <= h && box.left + box.width <= w;
+          box.top >= 0 &&
+          box.left >= 0 &&
+          box.width >= 1 &&
+          box.height >= 1 &&
+          box.top + box.height <= h &&
+          box.left + box.width <= w;
         let inRange = true;
         if (box.attempts > 0) {
           // w and h are each rounded by at most 0.5 from sqrt(A*r) and sqrt(A/r)
@@ -283,7 +288,8 @@ describe('drawMulticropParams', () => {
       if (v!.jitter) {
         counts.jitter++;
         const j = v!.jitter;
-        for (const f of [j.brightness, j.contrast, j.saturation]) if (!(f >= 0.2 && f <= 1.8)) outOfRange.push(`factor ${f}`);
+        for (const f of [j.brightness, j.contrast, j.saturation])
+          if (!(f >= 0.2 && f <= 1.8)) outOfRange.push(`factor ${f}`);
         if (!(Math.abs(j.hue) <= 0.2)) outOfRange.push(`hue ${j.hue}`);
         if ([...j.order].sort().join() !== sortedOps) outOfRange.push(`order ${j.order.join()}`);
         const key = j.order.join(',');
@@ -313,10 +319,12 @@ describe('drawMulticropParams', () => {
   });
 
   it('handles count 0 specs and validates specs and settings', () => {
-    expect(drawMulticropParams(100, 100, [{ size: 8, count: 0, minScale: 0.1, maxScale: 1 }], Rng.keyed(1))).toEqual([]);
-    expect(() => drawMulticropParams(100, 100, [{ size: 0, count: 1, minScale: 0.1, maxScale: 1 }], Rng.keyed(1))).toThrow(
-      RangeError,
+    expect(drawMulticropParams(100, 100, [{ size: 8, count: 0, minScale: 0.1, maxScale: 1 }], Rng.keyed(1))).toEqual(
+      [],
     );
+    expect(() =>
+      drawMulticropParams(100, 100, [{ size: 0, count: 1, minScale: 0.1, maxScale: 1 }], Rng.keyed(1)),
+    ).toThrow(RangeError);
     expect(() => drawMulticropParams(100, 100, SEER_CROPS, Rng.keyed(1), { ...SWAV_AUGMENT, hue: 0.7 })).toThrow(
       RangeError,
     );

@@ -177,7 +177,9 @@ describe('block specs', () => {
   });
 
   it('block widths follow the quantised linear rule', () => {
-    expect(regnetBlockWidths(13, 24, 36.44, 2.49)).toEqual([24, 56, 152, 152, 152, 152, 368, 368, 368, 368, 368, 368, 368]);
+    expect(regnetBlockWidths(13, 24, 36.44, 2.49)).toEqual([
+      24, 56, 152, 152, 152, 152, 368, 368, 368, 368, 368, 368, 368,
+    ]);
     expect(regnetBlockWidths(3, 32, 0, 2)).toEqual([32, 32, 32]);
   });
 });

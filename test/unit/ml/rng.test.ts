@@ -47,7 +47,7 @@ describe('Rng', () => {
     const counts = new Array<number>(6).fill(0);
     const n = 60_000;
     for (let i = 0; i < n; i++) counts[r.int(6)]! += 1;
-    for (const c of counts) expect(Math.abs(c - n / 6)).toBeLessThan(5 * Math.sqrt((n * (1 / 6) * (5 / 6))));
+    for (const c of counts) expect(Math.abs(c - n / 6)).toBeLessThan(5 * Math.sqrt(n * (1 / 6) * (5 / 6)));
   });
 
   it('permutation is a seeded bijection', () => {

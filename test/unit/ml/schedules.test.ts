@@ -17,7 +17,14 @@ describe('SwAV LR schedule vs NumPy (linspace warmup + cosine)', () => {
 });
 
 describe('schedule end points', () => {
-  const o: LrScheduleOptions = { baseLr: 4.8, finalLr: 0.0048, startWarmupLr: 0.3, warmupEpochs: 10, epochs: 100, itersPerEpoch: 312 };
+  const o: LrScheduleOptions = {
+    baseLr: 4.8,
+    finalLr: 0.0048,
+    startWarmupLr: 0.3,
+    warmupEpochs: 10,
+    epochs: 100,
+    itersPerEpoch: 312,
+  };
 
   it('warmup includes both ends, then the cosine starts at baseLr and approaches finalLr', () => {
     expect(lrScheduleLength(o)).toBe(31_200);
@@ -48,7 +55,14 @@ describe('schedule end points', () => {
   });
 
   it('accepts fractional warmup epochs that give whole iterations (SEER-style 8k-iteration warmup)', () => {
-    const seer = { baseLr: 9.6, finalLr: 0.0096, startWarmupLr: 0.3, warmupEpochs: 0.08, epochs: 1, itersPerEpoch: 100_000 };
+    const seer = {
+      baseLr: 9.6,
+      finalLr: 0.0096,
+      startWarmupLr: 0.3,
+      warmupEpochs: 0.08,
+      epochs: 1,
+      itersPerEpoch: 100_000,
+    };
     expect(lrAt(7999, seer)).toBe(9.6);
     expect(lrAt(0, seer)).toBe(0.3);
   });

@@ -84,7 +84,9 @@ describe('reference test vector (reference §1, 6 decimals)', () => {
   });
   it('10 iterations', () => {
     const q = sinkhornKnopp(s0, 3, 4, { epsilon: 0.05, iterations: 10 });
-    const want = [0.335746, 0, 0.000001, 0.664253, 0.000021, 0.955266, 0.044707, 0.000006, 0.341552, 0, 0.653895, 0.004553];
+    const want = [
+      0.335746, 0, 0.000001, 0.664253, 0.000021, 0.955266, 0.044707, 0.000006, 0.341552, 0, 0.653895, 0.004553,
+    ];
     expectAllClose(q, want, { rtol: 0, atol: 1e-6 }, 's0 n=10');
   });
 });
@@ -126,7 +128,12 @@ describe('float32 numerical safety', () => {
     const K = 96;
     const s = cosineScores(Rng.keyed(5), B, K);
     const opts = { epsilon: 0.02, iterations: 10 };
-    expectAllClose(sinkhornKnopp(s, B, K, opts), sinkhornKnopp64(Float64Array.from(s), B, K, opts), TOL32, 'f32 vs f64');
+    expectAllClose(
+      sinkhornKnopp(s, B, K, opts),
+      sinkhornKnopp64(Float64Array.from(s), B, K, opts),
+      TOL32,
+      'f32 vs f64',
+    );
   });
 });
 
@@ -136,7 +143,11 @@ describe('Sinkhorn invariants', () => {
     const K = 30;
     const s = cosineScores(Rng.keyed(77), B, K);
     const gap = (n: number): number =>
-      Math.max(...colSums(sinkhornKnopp64(Float64Array.from(s), B, K, { epsilon: 0.05, iterations: n }), B, K).map((c) => Math.abs(c - B / K)));
+      Math.max(
+        ...colSums(sinkhornKnopp64(Float64Array.from(s), B, K, { epsilon: 0.05, iterations: n }), B, K).map((c) =>
+          Math.abs(c - B / K),
+        ),
+      );
     expect(gap(30)).toBeLessThan(gap(3));
     expect(gap(200)).toBeLessThan(1e-6);
   });
@@ -164,7 +175,7 @@ describe('Sinkhorn invariants', () => {
     all.set(batch, queue.length);
     const opts = { epsilon: 0.05, iterations: 3 };
     expect(Array.from(sinkhornKnoppWithQueue(queue, batch, 6, K, opts))).toEqual(
-      Array.from(sinkhornKnopp(all, 26, K, opts).subarray(20 * K))
+      Array.from(sinkhornKnopp(all, 26, K, opts).subarray(20 * K)),
     );
   });
 });

@@ -30,7 +30,12 @@ describe('seedStat', () => {
 });
 
 describe('summarizeClassification', () => {
-  const run = (protocol: ClassificationRun['protocol'], init: ClassificationRun['init'], seed: number, top1: number): ClassificationRun => ({
+  const run = (
+    protocol: ClassificationRun['protocol'],
+    init: ClassificationRun['init'],
+    seed: number,
+    top1: number,
+  ): ClassificationRun => ({
     protocol,
     init,
     seed,
@@ -45,7 +50,13 @@ describe('summarizeClassification', () => {
   });
 
   it('groups by protocol and init, values in seed order', () => {
-    const s = summarizeClassification([run('lowshot-1', 'scratch', 2, 30), run('lowshot-1', 'pretrained', 1, 52), run('lowshot-1', 'scratch', 0, 40), run('lowshot-1', 'pretrained', 0, 50), run('linear', 'pretrained', 0, 60)]);
+    const s = summarizeClassification([
+      run('lowshot-1', 'scratch', 2, 30),
+      run('lowshot-1', 'pretrained', 1, 52),
+      run('lowshot-1', 'scratch', 0, 40),
+      run('lowshot-1', 'pretrained', 0, 50),
+      run('linear', 'pretrained', 0, 60),
+    ]);
     expect(s['lowshot-1']?.pretrained).toEqual(seedStat([50, 52]));
     expect(s['lowshot-1']?.scratch?.values).toEqual([40, 30]);
     expect(s.linear?.pretrained?.mean).toBe(60);

@@ -36,7 +36,7 @@ function run(c: LossCase, gradients = true) {
       cropsForAssign: c.cropsForAssign,
       queueScores: c.queues?.map((q) => (q ? Float32Array.from(q) : undefined)),
       gradients,
-    }
+    },
   );
 }
 
@@ -55,7 +55,12 @@ describe('reference golden value', () => {
   it('L = 2.633831 for s0/s1, tau 0.1, eps 0.05, 3 iterations (reference §2)', () => {
     const s0 = Float32Array.from([0.9, 0.1, -0.2, 0.3, 0.2, 0.8, 0.1, -0.5, 0.85, 0.05, 0.4, 0.0]);
     const s1 = Float32Array.from([0.7, 0.2, 0, 0.1, 0.1, 0.9, -0.1, 0.2, 0.6, 0.3, 0.5, -0.2]);
-    const { loss } = swavLoss([s0, s1], 3, 4, { temperature: 0.1, epsilon: 0.05, iterations: 3, cropsForAssign: [0, 1] });
+    const { loss } = swavLoss([s0, s1], 3, 4, {
+      temperature: 0.1,
+      epsilon: 0.05,
+      iterations: 3,
+      cropsForAssign: [0, 1],
+    });
     expect(loss.toFixed(6)).toBe('2.633831');
   });
 });
@@ -65,7 +70,10 @@ describe('swavLoss structure', () => {
 
   it('codes are the Sinkhorn codes of the assigned crops, unchanged by the other crops', () => {
     const r = run(c, false);
-    const q0 = sinkhornKnopp(Float32Array.from(c.crops[0]!), c.B, c.K, { epsilon: c.epsilon, iterations: c.iterations });
+    const q0 = sinkhornKnopp(Float32Array.from(c.crops[0]!), c.B, c.K, {
+      epsilon: c.epsilon,
+      iterations: c.iterations,
+    });
     expect(Array.from(r.codes[0]!)).toEqual(Array.from(q0));
     expect(r.gradients).toBeUndefined();
   });
@@ -73,8 +81,18 @@ describe('swavLoss structure', () => {
   it('averages over the V-1 predicting crops: four identical crops give the same loss as two', () => {
     // With crops [x, x] the loss is the cross-entropy of q(x) against softmax(x / tau), for any batch size.
     const x = Float32Array.from(c.crops[0]!);
-    const single = swavLoss([x, x], c.B, c.K, { temperature: 0.1, epsilon: 0.05, iterations: 3, cropsForAssign: [0, 1] });
-    const many = swavLoss([x, x, x, x], c.B, c.K, { temperature: 0.1, epsilon: 0.05, iterations: 3, cropsForAssign: [0, 1] });
+    const single = swavLoss([x, x], c.B, c.K, {
+      temperature: 0.1,
+      epsilon: 0.05,
+      iterations: 3,
+      cropsForAssign: [0, 1],
+    });
+    const many = swavLoss([x, x, x, x], c.B, c.K, {
+      temperature: 0.1,
+      epsilon: 0.05,
+      iterations: 3,
+      cropsForAssign: [0, 1],
+    });
     expect(many.loss).toBeCloseTo(single.loss, 10);
   });
 
@@ -98,7 +116,8 @@ describe('swavLoss structure', () => {
       plus[v]![idx] = Math.fround(plus[v]![idx]! + h);
       minus[v]![idx] = Math.fround(minus[v]![idx]! - h);
       const step = plus[v]![idx]! - minus[v]![idx]!;
-      const fd = (swavLoss(f32(plus), small.B, small.K, opts).loss - swavLoss(f32(minus), small.B, small.K, opts).loss) / step;
+      const fd =
+        (swavLoss(f32(plus), small.B, small.K, opts).loss - swavLoss(f32(minus), small.B, small.K, opts).loss) / step;
       const an = g[v]![idx]!;
       expect(Math.abs(fd - an)).toBeLessThan(1e-3 * Math.abs(an) + 1e-7);
     }

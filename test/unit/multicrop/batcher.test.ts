@@ -18,7 +18,9 @@ beforeAll(async () => {
   const dir = '/usr/share/backgrounds';
   const photo = (() => {
     try {
-      return readdirSync(dir).filter((n) => n.endsWith('.jpg')).sort()[0];
+      return readdirSync(dir)
+        .filter((n) => n.endsWith('.jpg'))
+        .sort()[0];
     } catch {
       return undefined;
     }
@@ -101,9 +103,9 @@ describe('MulticropBatcher', () => {
         const views = g.data.length / plane;
         for (let v = 0; v < views; v++) {
           const got = batch!.groups[gi]!.data.subarray((v * n + slot) * plane, (v * n + slot + 1) * plane);
-          expect(Buffer.from(got.slice().buffer).equals(Buffer.from(g.data.slice(v * plane, (v + 1) * plane).buffer))).toBe(
-            true,
-          );
+          expect(
+            Buffer.from(got.slice().buffer).equals(Buffer.from(g.data.slice(v * plane, (v + 1) * plane).buffer)),
+          ).toBe(true);
         }
       }
     }
@@ -144,10 +146,16 @@ describe('MulticropBatcher', () => {
     ]);
     expect(batcher.stats()).toEqual({ batches: 2, skipped: 2 });
     // the packed batch still equals multicrop() for its remaining samples
-    const single = await multicrop(samples[batches[0]!.indices[2]!]!, { seed: 9, epoch: 0, index: batches[0]!.indices[2]! }, { specs: SPECS });
+    const single = await multicrop(
+      samples[batches[0]!.indices[2]!]!,
+      { seed: 9, epoch: 0, index: batches[0]!.indices[2]! },
+      { specs: SPECS },
+    );
     const plane = 12 * 12 * 3;
     const got = batches[0]!.groups[1]!.data.subarray((2 * 3 + 2) * plane, (2 * 3 + 3) * plane);
-    expect(Buffer.from(got.slice().buffer).equals(Buffer.from(single.groups[1]!.data.slice(2 * plane, 3 * plane).buffer))).toBe(true);
+    expect(
+      Buffer.from(got.slice().buffer).equals(Buffer.from(single.groups[1]!.data.slice(2 * plane, 3 * plane).buffer)),
+    ).toBe(true);
   });
 
   it('keeps the last partial batch when dropLast is false and stops at endEpoch', async () => {

@@ -28,7 +28,9 @@ async function photoJpeg(width: number, height: number): Promise<Buffer> {
   const dirs = ['/usr/share/backgrounds', '/usr/share/palapeli/collection'];
   for (const d of dirs) {
     try {
-      const f = readdirSync(d).filter((n) => n.endsWith('.jpg')).sort()[0];
+      const f = readdirSync(d)
+        .filter((n) => n.endsWith('.jpg'))
+        .sort()[0];
       if (f) return await sharp(`${d}/${f}`).resize(width, height, { fit: 'cover' }).jpeg({ quality: 90 }).toBuffer();
     } catch {
       // directory missing: try the next one
@@ -36,7 +38,9 @@ async function photoJpeg(width: number, height: number): Promise<Buffer> {
   }
   const raw = Buffer.alloc(width * height * 3);
   for (let i = 0; i < raw.length; i++) raw[i] = (i * 7 + ((i / 3 / width) | 0) * 3 + (i % 3) * 80) % 256;
-  return sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  return sharp(raw, { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -64,9 +68,13 @@ describe('decodeImage', () => {
   });
 
   it('expands grey and drops alpha like Pillow convert("RGB")', async () => {
-    const grey = await sharp(Buffer.from([0, 100, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } }).png().toBuffer();
+    const grey = await sharp(Buffer.from([0, 100, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } })
+      .png()
+      .toBuffer();
     expect(Array.from((await decodeImage(grey)).data)).toEqual([0, 0, 0, 100, 100, 100, 200, 200, 200, 255, 255, 255]);
-    const rgba = await sharp(Buffer.from([10, 20, 30, 0, 40, 50, 60, 128]), { raw: { width: 2, height: 1, channels: 4 } })
+    const rgba = await sharp(Buffer.from([10, 20, 30, 0, 40, 50, 60, 128]), {
+      raw: { width: 2, height: 1, channels: 4 },
+    })
       .png()
       .toBuffer();
     expect(Array.from((await decodeImage(rgba)).data)).toEqual([10, 20, 30, 40, 50, 60]);
@@ -95,9 +103,9 @@ describe('resizeCropInto', () => {
   });
 
   it('rejects boxes outside the image', () => {
-    expect(() => resizeCropInto(img, { left: 150, top: 0, width: 60, height: 10 }, 8, false, new Float32Array(192))).toThrow(
-      RangeError,
-    );
+    expect(() =>
+      resizeCropInto(img, { left: 150, top: 0, width: 60, height: 10 }, 8, false, new Float32Array(192)),
+    ).toThrow(RangeError);
   });
 });
 
@@ -115,51 +123,79 @@ describe.each([
   ['WASM SIMD kernels', 'auto', 48],
   ['scalar JS kernels', 'js', 48],
   ['scalar JS kernels (size not divisible by 4)', 'auto', 46],
-] as [string, KernelChoice, number][])('renderView with %s against the float reference (ml/color-ops)', (_k, kernels, size) => {
-  const box = { left: 20, top: 10, width: 120, height: 100 };
-  const base = plainView(size, box);
-  const jitter = (order: ('brightness' | 'contrast' | 'saturation' | 'hue')[]) => ({
-    brightness: 1.45,
-    contrast: 0.55,
-    saturation: 1.7,
-    hue: -0.15,
-    order,
-  });
-  // tolerance (normalised units, ~4.4 per unit of [0, 1]): 1e-5 for ops computed the same way; the blur
-  // kernel is cut at 3 sigma instead of 4 sigma, which moves values by < 2e-3
-  it.each([
-    ['none', base, 1e-5],
-    ['flip', { ...base, flip: true }, 1e-5],
-    ['brightness', { ...base, jitter: jitter(['brightness']) }, 1e-5],
-    ['contrast', { ...base, jitter: jitter(['contrast']) }, 1e-5],
-    ['saturation', { ...base, jitter: jitter(['saturation']) }, 1e-5],
-    ['hue', { ...base, jitter: jitter(['hue']) }, 1e-5],
-    ['grayscale', { ...base, grayscale: true }, 1e-5],
-    ['blur 0.4', { ...base, blurSigma: 0.4 }, 2e-3],
-    ['blur 1.9', { ...base, blurSigma: 1.9 }, 2e-3],
-    ['jitter order hue,contrast,brightness,saturation', { ...base, jitter: jitter(['hue', 'contrast', 'brightness', 'saturation']) }, 1e-5],
-    ['jitter order saturation,brightness,hue,contrast', { ...base, jitter: jitter(['saturation', 'brightness', 'hue', 'contrast']) }, 1e-5],
-    ['everything', { ...base, flip: true, grayscale: true, blurSigma: 1.2, jitter: jitter(['contrast', 'hue', 'saturation', 'brightness']) }, 2e-3],
-  ] as [string, ViewParams, number][])('%s', (_name, view, tol) => {
-    const out = new Float32Array(size * size * 3);
-    renderView(img, view, out, 0, DEFAULT_NORMALIZATION, kernels);
-    const ref = referenceView(img.data, img.width, img.height, view, DEFAULT_NORMALIZATION.mean, DEFAULT_NORMALIZATION.std);
-    expect(maxAbsDiff(out, ref.data)).toBeLessThanOrEqual(tol);
-  });
+] as [string, KernelChoice, number][])(
+  'renderView with %s against the float reference (ml/color-ops)',
+  (_k, kernels, size) => {
+    const box = { left: 20, top: 10, width: 120, height: 100 };
+    const base = plainView(size, box);
+    const jitter = (order: ('brightness' | 'contrast' | 'saturation' | 'hue')[]) => ({
+      brightness: 1.45,
+      contrast: 0.55,
+      saturation: 1.7,
+      hue: -0.15,
+      order,
+    });
+    // tolerance (normalised units, ~4.4 per unit of [0, 1]): 1e-5 for ops computed the same way; the blur
+    // kernel is cut at 3 sigma instead of 4 sigma, which moves values by < 2e-3
+    it.each([
+      ['none', base, 1e-5],
+      ['flip', { ...base, flip: true }, 1e-5],
+      ['brightness', { ...base, jitter: jitter(['brightness']) }, 1e-5],
+      ['contrast', { ...base, jitter: jitter(['contrast']) }, 1e-5],
+      ['saturation', { ...base, jitter: jitter(['saturation']) }, 1e-5],
+      ['hue', { ...base, jitter: jitter(['hue']) }, 1e-5],
+      ['grayscale', { ...base, grayscale: true }, 1e-5],
+      ['blur 0.4', { ...base, blurSigma: 0.4 }, 2e-3],
+      ['blur 1.9', { ...base, blurSigma: 1.9 }, 2e-3],
+      [
+        'jitter order hue,contrast,brightness,saturation',
+        { ...base, jitter: jitter(['hue', 'contrast', 'brightness', 'saturation']) },
+        1e-5,
+      ],
+      [
+        'jitter order saturation,brightness,hue,contrast',
+        { ...base, jitter: jitter(['saturation', 'brightness', 'hue', 'contrast']) },
+        1e-5,
+      ],
+      [
+        'everything',
+        {
+          ...base,
+          flip: true,
+          grayscale: true,
+          blurSigma: 1.2,
+          jitter: jitter(['contrast', 'hue', 'saturation', 'brightness']),
+        },
+        2e-3,
+      ],
+    ] as [string, ViewParams, number][])('%s', (_name, view, tol) => {
+      const out = new Float32Array(size * size * 3);
+      renderView(img, view, out, 0, DEFAULT_NORMALIZATION, kernels);
+      const ref = referenceView(
+        img.data,
+        img.width,
+        img.height,
+        view,
+        DEFAULT_NORMALIZATION.mean,
+        DEFAULT_NORMALIZATION.std,
+      );
+      expect(maxAbsDiff(out, ref.data)).toBeLessThanOrEqual(tol);
+    });
 
-  it('matches on drawn SEER parameters (2x224 + 4x96)', () => {
-    let worst = 0;
-    for (let index = 0; index < 1; index++) {
-      const params = drawMulticropParams(img.width, img.height, SEER_CROPS, Rng.keyed(11, 0, index));
-      for (const view of params) {
-        const out = new Float32Array(view.size * view.size * 3);
-        renderView(img, view, out, 0, DEFAULT_NORMALIZATION, kernels);
-        worst = Math.max(worst, maxAbsDiff(out, referenceView(img.data, img.width, img.height, view).data));
+    it('matches on drawn SEER parameters (2x224 + 4x96)', () => {
+      let worst = 0;
+      for (let index = 0; index < 1; index++) {
+        const params = drawMulticropParams(img.width, img.height, SEER_CROPS, Rng.keyed(11, 0, index));
+        for (const view of params) {
+          const out = new Float32Array(view.size * view.size * 3);
+          renderView(img, view, out, 0, DEFAULT_NORMALIZATION, kernels);
+          worst = Math.max(worst, maxAbsDiff(out, referenceView(img.data, img.width, img.height, view).data));
+        }
       }
-    }
-    expect(worst).toBeLessThan(2e-3);
-  });
-});
+      expect(worst).toBeLessThan(2e-3);
+    });
+  },
+);
 
 describe('kernel selection', () => {
   it('has the WASM SIMD kernels on this runtime and they agree with the scalar kernels', () => {
@@ -196,7 +232,8 @@ describe('multicrop', () => {
   });
 
   it('is bit-identical for the same key and differs across epochs and indices', async () => {
-    const bytes = (s: { groups: { data: Float32Array }[] }) => Buffer.concat(s.groups.map((g) => Buffer.from(g.data.buffer)));
+    const bytes = (s: { groups: { data: Float32Array }[] }) =>
+      Buffer.concat(s.groups.map((g) => Buffer.from(g.data.buffer)));
     const a = bytes(await multicrop(jpeg, key, { specs: SEER_CROPS }));
     const b = bytes(await multicrop(jpeg, key, { specs: SEER_CROPS }));
     const otherEpoch = bytes(await multicrop(jpeg, { ...key, epoch: 4 }, { specs: SEER_CROPS }));
@@ -217,7 +254,10 @@ describe('multicrop', () => {
       { size: 16, count: 2 },
     ]);
     const single = await multicrop(jpeg, key, { specs });
-    const batch = viewGroupLayout(specs).map((g) => ({ size: g.size, data: new Float32Array(3 * g.count * g.size * g.size * 3) }));
+    const batch = viewGroupLayout(specs).map((g) => ({
+      size: g.size,
+      data: new Float32Array(3 * g.count * g.size * g.size * 3),
+    }));
     renderViews(img, single.params, batch, 1, 3);
     for (const [gi, g] of batch.entries()) {
       const plane = g.size * g.size * 3;

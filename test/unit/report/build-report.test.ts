@@ -6,7 +6,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { buildReport, canonicalJson, hashConfig, reportDataFrom, seedStat, type ReportData } from '../../../report/build-report';
+import {
+  buildReport,
+  canonicalJson,
+  hashConfig,
+  reportDataFrom,
+  seedStat,
+  type ReportData,
+} from '../../../report/build-report';
 import { writeReport } from '../../../report/write-report';
 import { evaluation, pipelineResult, reportData, RUN } from './fixture';
 
@@ -15,7 +22,8 @@ const SECTIONS = ['summary', 'stages', 'ingest', 'preprocess', 'pretrain', 'eval
 /** `data-chart` id -> the figure's inner markup. */
 function charts(html: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of html.matchAll(/<figure class="chart" id="chart-([\w-]+)" data-chart="[\w-]+">([\s\S]*?)<\/figure>/g)) out.set(m[1] as string, m[2] as string);
+  for (const m of html.matchAll(/<figure class="chart" id="chart-([\w-]+)" data-chart="[\w-]+">([\s\S]*?)<\/figure>/g))
+    out.set(m[1] as string, m[2] as string);
   return out;
 }
 
@@ -46,7 +54,9 @@ function section(html: string, id: string): string {
 /** Text of a table row whose first cell is `first` (tags stripped). */
 function row(html: string, first: string): string[] {
   for (const m of html.matchAll(/<tr>([\s\S]*?)<\/tr>/g)) {
-    const cells = [...(m[1] as string).matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((c) => (c[1] as string).replace(/<[^>]+>/g, '').trim());
+    const cells = [...(m[1] as string).matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((c) =>
+      (c[1] as string).replace(/<[^>]+>/g, '').trim(),
+    );
     if (cells[0] === first) return cells;
   }
   throw new Error(`no row "${first}"`);
@@ -75,7 +85,17 @@ describe('buildReport with an evaluation', () => {
 
   test('every chart is an inline SVG with data marks', () => {
     const c = charts(html);
-    expect([...c.keys()]).toEqual(['stage-timings', 'cache-hits', 'ingest-outcome', 'quarantine-reasons', 'loss', 'lr', 'throughput', 'accuracy-vs-labels', 'accuracy-curves']);
+    expect([...c.keys()]).toEqual([
+      'stage-timings',
+      'cache-hits',
+      'ingest-outcome',
+      'quarantine-reasons',
+      'loss',
+      'lr',
+      'throughput',
+      'accuracy-vs-labels',
+      'accuracy-curves',
+    ]);
     for (const [id, fig] of c) {
       expect(fig.trimStart().startsWith('<svg')).toBe(true);
       const items = marks(fig).reduce((n, x) => n + x.items, 0);
@@ -95,7 +115,8 @@ describe('buildReport with an evaluation', () => {
     // quarantine reasons: one bar per reason with its count
     const q = marks(c.get('quarantine-reasons') as string).find((m) => m.kind === 'rect') as Mark;
     expect(q.items).toBe(4);
-    for (const [reason, n] of Object.entries(p.ingest.quarantineByReason)) expect(q.labels).toContain(`objects quarantined: ${n}; reason: ${reason}`);
+    for (const [reason, n] of Object.entries(p.ingest.quarantineByReason))
+      expect(q.labels).toContain(`objects quarantined: ${n}; reason: ${reason}`);
     // loss / throughput: one point per segment
     const loss = marks(c.get('loss') as string).find((m) => m.kind === 'symbol') as Mark;
     expect(loss.items).toBe(p.pretrain.history.length);
@@ -115,8 +136,12 @@ describe('buildReport with an evaluation', () => {
     const curves = marks(c.get('accuracy-curves') as string);
     const means = curves.filter((m) => m.kind === 'symbol').flatMap((m) => m.labels);
     expect(means).toHaveLength(4 * 2 * 5);
-    expect(means).toContain(`lowshot-1, pretrained, epoch 1: top-1 ${pm([52.5 - 9, 49.8 - 9, 54.1 - 9])} over 3 seed(s)`);
-    expect(means).toContain(`linear, scratch, epoch 5: top-1 ${pm([38.4 - 0.3, 40.1 - 0.3, 39.0 - 0.3])} over 3 seed(s)`);
+    expect(means).toContain(
+      `lowshot-1, pretrained, epoch 1: top-1 ${pm([52.5 - 9, 49.8 - 9, 54.1 - 9])} over 3 seed(s)`,
+    );
+    expect(means).toContain(
+      `linear, scratch, epoch 5: top-1 ${pm([38.4 - 0.3, 40.1 - 0.3, 39.0 - 0.3])} over 3 seed(s)`,
+    );
     expect(curves.filter((m) => m.kind === 'line').reduce((n, m) => n + m.items, 0)).toBe(4 * 2 * (3 + 1));
   });
 
@@ -126,7 +151,8 @@ describe('buildReport with an evaluation', () => {
     expect(row(ingest, 'listed')).toEqual(['listed', '1,234']);
     expect(row(ingest, 'accepted')).toEqual(['accepted', '1,187']);
     expect(row(ingest, 'quarantined')).toEqual(['quarantined', '35']);
-    for (const [reason, n] of Object.entries(p.ingest.quarantineByReason)) expect(row(ingest, reason)).toEqual([reason, String(n)]);
+    for (const [reason, n] of Object.entries(p.ingest.quarantineByReason))
+      expect(row(ingest, reason)).toEqual([reason, String(n)]);
     const prep = section(html, 'preprocess');
     expect(row(prep, 'images')).toEqual(['images', '1,183']);
     expect(row(prep, 'manifest shards')).toEqual(['manifest shards', '3 (1 reused)']);
@@ -139,12 +165,22 @@ describe('buildReport with an evaluation', () => {
 
     const ev = section(html, 'evaluation');
     const linear = row(ev, 'linear (frozen trunk)');
-    expect(linear.slice(3, 6)).toEqual([pm([71.2, 70.6, 71.9]), pm([38.4, 40.1, 39.0]), `+${(seedStat([71.2, 70.6, 71.9]).mean - seedStat([38.4, 40.1, 39.0]).mean).toFixed(2)}`]);
+    expect(linear.slice(3, 6)).toEqual([
+      pm([71.2, 70.6, 71.9]),
+      pm([38.4, 40.1, 39.0]),
+      `+${(seedStat([71.2, 70.6, 71.9]).mean - seedStat([38.4, 40.1, 39.0]).mean).toFixed(2)}`,
+    ]);
     expect(linear[6]).toBe('71.20, 70.60, 71.90');
     expect(row(ev, 'low-shot 1% labels')[1]).toBe('1%');
     expect(row(ev, 'fine-tune (all labels)')[3]).toBe(pm([84.3, 83.9, 84.8]));
     const det = row(ev, 'pretrained');
-    expect(det.slice(1, 6)).toEqual(['3', '4', pm([0.352, 0.347, 0.358], 100, 1), pm([0.561, 0.552, 0.57], 100, 1), pm([0.371, 0.366, 0.379], 100, 1)]);
+    expect(det.slice(1, 6)).toEqual([
+      '3',
+      '4',
+      pm([0.352, 0.347, 0.358], 100, 1),
+      pm([0.561, 0.552, 0.57], 100, 1),
+      pm([0.371, 0.366, 0.379], 100, 1),
+    ]);
     expect(row(ev, 'scratch')[3]).toBe(pm([0.211, 0.223, 0.205], 100, 1));
 
     const summary = section(html, 'summary');
@@ -155,7 +191,13 @@ describe('buildReport with an evaluation', () => {
   test('lineage links manifest -> shards -> checkpoint -> evaluation, with config hash and backend', () => {
     const p = pipelineResult();
     const lin = section(html, 'lineage');
-    const order = [p.ingest.summaryKey, p.preprocess.datasetKey, p.pretrain.checkpoint.key, evaluation().resultKey, `runs/${RUN}/report/index.html`].map((k) => lin.indexOf(k));
+    const order = [
+      p.ingest.summaryKey,
+      p.preprocess.datasetKey,
+      p.pretrain.checkpoint.key,
+      evaluation().resultKey,
+      `runs/${RUN}/report/index.html`,
+    ].map((k) => lin.indexOf(k));
     expect(order.every((i) => i > 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(lin).toContain(data.configHash);
@@ -182,8 +224,14 @@ describe('buildReport with an evaluation', () => {
     const pre = json.pretrain as { curve: unknown[]; averageImagesPerSec: number };
     expect(pre.curve).toHaveLength(6);
     expect(pre.averageImagesPerSec).toBeCloseTo(40);
-    const ev = json.evaluation as { classification: { protocol: string; pretrained: { mean: number } }[]; accuracyVsLabelFraction: unknown[] };
-    expect(ev.classification.find((r) => r.protocol === 'linear')?.pretrained.mean).toBeCloseTo(seedStat([71.2, 70.6, 71.9]).mean, 10);
+    const ev = json.evaluation as {
+      classification: { protocol: string; pretrained: { mean: number } }[];
+      accuracyVsLabelFraction: unknown[];
+    };
+    expect(ev.classification.find((r) => r.protocol === 'linear')?.pretrained.mean).toBeCloseTo(
+      seedStat([71.2, 70.6, 71.9]).mean,
+      10,
+    );
     expect(ev.accuracyVsLabelFraction).toHaveLength(6);
     expect(JSON.parse(JSON.stringify(json))).toEqual(json); // plain JSON
   });
@@ -221,7 +269,17 @@ describe('buildReport on partial data', () => {
     const p = pipelineResult();
     const ingest = { ...p.ingest, quarantineByReason: { '<script>alert(1)</script>': 2 } };
     const { html } = await buildReport(
-      reportDataFrom({ runName: RUN, stages: { ingest: p.stages.ingest, preprocess: { status: 'failed', startedAt: p.stages.preprocess.startedAt as number } }, ingest }, { generatedAt: 'now' })
+      reportDataFrom(
+        {
+          runName: RUN,
+          stages: {
+            ingest: p.stages.ingest,
+            preprocess: { status: 'failed', startedAt: p.stages.preprocess.startedAt as number },
+          },
+          ingest,
+        },
+        { generatedAt: 'now' },
+      ),
     );
     expect(section(html, 'preprocess')).toContain('preprocess: not run');
     expect(section(html, 'pretrain')).toContain('pretraining: not run');
@@ -235,7 +293,9 @@ describe('buildReport on partial data', () => {
 
 describe('helpers', () => {
   test('hashConfig ignores key order and sees every value', () => {
-    expect(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: 0 }], c: 3 } })).toBe('{"a":{"c":3,"d":[2,{"y":0,"z":1}]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: 0 }], c: 3 } })).toBe(
+      '{"a":{"c":3,"d":[2,{"y":0,"z":1}]},"b":1}',
+    );
     expect(hashConfig({ a: 1, b: 2 })).toBe(hashConfig({ b: 2, a: 1 }));
     expect(hashConfig({ a: 1, b: 2 })).not.toBe(hashConfig({ a: 1, b: 3 }));
   });
@@ -244,12 +304,25 @@ describe('helpers', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'seerflow-report-'));
     try {
       const sent: { Bucket: string; Key: string; ContentType: string; Body: Buffer }[] = [];
-      const s3 = { send: async (cmd: { input: (typeof sent)[number] }) => void sent.push(cmd.input) } as unknown as S3Client;
-      const loc = await writeReport({ s3, bucket: 'b', runName: RUN, html: '<!DOCTYPE html><p>hi</p>', json: { a: 1 }, localRoot: dir });
+      const s3 = {
+        send: async (cmd: { input: (typeof sent)[number] }) => void sent.push(cmd.input),
+      } as unknown as S3Client;
+      const loc = await writeReport({
+        s3,
+        bucket: 'b',
+        runName: RUN,
+        html: '<!DOCTYPE html><p>hi</p>',
+        json: { a: 1 },
+        localRoot: dir,
+      });
       expect(loc.local.html).toBe(path.join(dir, RUN, 'index.html'));
       expect(readFileSync(loc.local.html, 'utf8')).toBe('<!DOCTYPE html><p>hi</p>');
       expect(JSON.parse(readFileSync(loc.local.json, 'utf8'))).toEqual({ a: 1 });
-      expect(loc.s3).toEqual({ bucket: 'b', htmlKey: `runs/${RUN}/report/index.html`, jsonKey: `runs/${RUN}/report/report.json` });
+      expect(loc.s3).toEqual({
+        bucket: 'b',
+        htmlKey: `runs/${RUN}/report/index.html`,
+        jsonKey: `runs/${RUN}/report/report.json`,
+      });
       expect(sent.map((s) => [s.Bucket, s.Key, s.ContentType])).toEqual([
         ['b', `runs/${RUN}/report/index.html`, 'text/html; charset=utf-8'],
         ['b', `runs/${RUN}/report/report.json`, 'application/json'],

@@ -1,6 +1,12 @@
 /** A realistic pipeline result (tiny preset shape) for the report tests, with and without an evaluation. */
 import { loadConfig } from '../../../config/load';
-import type { ClassificationProtocol, ClassificationRun, DetectionRun, EvaluationResult, Initialisation } from '../../../contracts/evaluate';
+import type {
+  ClassificationProtocol,
+  ClassificationRun,
+  DetectionRun,
+  EvaluationResult,
+  Initialisation,
+} from '../../../contracts/evaluate';
 import type { PipelineResult } from '../../../contracts/pipeline';
 import { reportDataFrom, seedStat, type ReportData, type TrainingPoint } from '../../../report/build-report';
 
@@ -8,7 +14,11 @@ export const RUN = 'report-fixture';
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 
 export function pipelineResult(): PipelineResult {
-  const history = [50, 100, 150, 200, 250, 300].map((step, i) => ({ step, loss: 5.9 - i * 0.31, lr: 0.6 * Math.cos((Math.PI * step) / 600) ** 2 + 0.0006 }));
+  const history = [50, 100, 150, 200, 250, 300].map((step, i) => ({
+    step,
+    loss: 5.9 - i * 0.31,
+    lr: 0.6 * Math.cos((Math.PI * step) / 600) ** 2 + 0.0006,
+  }));
   return {
     runName: RUN,
     ingest: {
@@ -60,8 +70,18 @@ export function pipelineResult(): PipelineResult {
     },
     stages: {
       ingest: { status: 'done', startedAt: T0, finishedAt: T0 + 42_000, workflowId: `seerflow/${RUN}/ingest` },
-      preprocess: { status: 'done', startedAt: T0 + 42_500, finishedAt: T0 + 97_000, workflowId: `seerflow/${RUN}/preprocess` },
-      pretrain: { status: 'done', startedAt: T0 + 97_400, finishedAt: T0 + 352_000, workflowId: `seerflow/${RUN}/pretrain` },
+      preprocess: {
+        status: 'done',
+        startedAt: T0 + 42_500,
+        finishedAt: T0 + 97_000,
+        workflowId: `seerflow/${RUN}/preprocess`,
+      },
+      pretrain: {
+        status: 'done',
+        startedAt: T0 + 97_400,
+        finishedAt: T0 + 352_000,
+        workflowId: `seerflow/${RUN}/pretrain`,
+      },
       evaluate: { status: 'not-built' },
     },
   };
@@ -73,7 +93,12 @@ const TOP1: Record<ClassificationProtocol, Record<Initialisation, number[]>> = {
   'lowshot-1': { pretrained: [52.5, 49.8, 54.1], scratch: [31.2, 35.6, 28.9] },
   'lowshot-10': { pretrained: [71.4, 70.2, 72.3], scratch: [60.1, 61.7, 58.8] },
 };
-const FRACTION: Record<ClassificationProtocol, number> = { linear: 1, finetune: 1, 'lowshot-1': 0.01, 'lowshot-10': 0.1 };
+const FRACTION: Record<ClassificationProtocol, number> = {
+  linear: 1,
+  finetune: 1,
+  'lowshot-1': 0.01,
+  'lowshot-10': 0.1,
+};
 /** AP, AP50, AP75 per seed (pycocotools scale). */
 const AP: Record<Initialisation, [number, number, number][]> = {
   pretrained: [
@@ -109,7 +134,7 @@ export function evaluation(): EvaluationResult {
           finalTop1: top1 - 0.3,
           curve: [top1 - 9, top1 - 3, top1 - 1, top1 - 0.4, top1 - 0.3],
           computeSeconds: 30,
-        })
+        }),
       );
     }
   }
@@ -117,7 +142,15 @@ export function evaluation(): EvaluationResult {
   const detectionSummary: EvaluationResult['detectionSummary'] = {};
   for (const init of ['pretrained', 'scratch'] as Initialisation[]) {
     AP[init].forEach(([ap, ap50, ap75], seed) =>
-      detection.push({ init, seed, trainImages: 500, testImages: 100, epochs: 4, stats: [ap, ap50, ap75, 0.1, 0.3, 0.5, 0.3, 0.4, 0.45, 0.2, 0.4, 0.6], computeSeconds: 50 })
+      detection.push({
+        init,
+        seed,
+        trainImages: 500,
+        testImages: 100,
+        epochs: 4,
+        stats: [ap, ap50, ap75, 0.1, 0.3, 0.5, 0.3, 0.4, 0.45, 0.2, 0.4, 0.6],
+        computeSeconds: 50,
+      }),
     );
     detectionSummary[init] = {
       AP: seedStat(AP[init].map((r) => r[0])),
@@ -145,15 +178,28 @@ export function reportData(withEvaluation: boolean): ReportData {
   const p = pipelineResult();
   const config = loadConfig({ preset: 'tiny', set: [`run.name=${RUN}`] });
   const stages = withEvaluation
-    ? { ...p.stages, evaluate: { status: 'done' as const, startedAt: T0 + 352_500, finishedAt: T0 + 610_000, workflowId: `seerflow/${RUN}/evaluate` } }
+    ? {
+        ...p.stages,
+        evaluate: {
+          status: 'done' as const,
+          startedAt: T0 + 352_500,
+          finishedAt: T0 + 610_000,
+          workflowId: `seerflow/${RUN}/evaluate`,
+        },
+      }
     : p.stages;
   return reportDataFrom(
     { ...p, stages, ...(withEvaluation ? { evaluate: evaluation() } : {}) },
     {
       config,
       generatedAt: '2026-11-27T12:15:00.000Z',
-      run: { workflowId: `seerflow/${RUN}`, status: 'COMPLETED', startedAt: T0 - 500, closedAt: T0 + (withEvaluation ? 610_400 : 352_400) },
+      run: {
+        workflowId: `seerflow/${RUN}`,
+        status: 'COMPLETED',
+        startedAt: T0 - 500,
+        closedAt: T0 + (withEvaluation ? 610_400 : 352_400),
+      },
       ...(withEvaluation ? { training: segments() } : {}),
-    }
+    },
   );
 }

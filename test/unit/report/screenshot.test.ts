@@ -14,10 +14,17 @@ import { buildReport } from '../../../report/build-report';
 import { reportData } from './fixture';
 
 const OUT = path.join(tmpdir(), 'seerflow-report-screenshots');
-const INSTALL_HINT = 'headless Chromium is needed for the report screenshot test: run `scripts/install-chromium.sh` (as root), or set SEERFLOW_CHROMIUM=/path/to/chromium';
+const INSTALL_HINT =
+  'headless Chromium is needed for the report screenshot test: run `scripts/install-chromium.sh` (as root), or set SEERFLOW_CHROMIUM=/path/to/chromium';
 
 function findChromium(): string {
-  const candidates = [process.env.SEERFLOW_CHROMIUM, 'chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
+  const candidates = [
+    process.env.SEERFLOW_CHROMIUM,
+    'chromium',
+    'chromium-browser',
+    'google-chrome',
+    'google-chrome-stable',
+  ];
   for (const c of candidates) {
     if (!c) continue;
     const dirs = c.includes('/') ? [''] : (process.env.PATH ?? '').split(path.delimiter);
@@ -53,10 +60,12 @@ function screenshot(browser: string, htmlFile: string, png: string, width: numbe
       `--window-size=${width},${height}`,
       pathToFileURL(htmlFile).href,
     ],
-    { encoding: 'utf8', timeout: 90_000 }
+    { encoding: 'utf8', timeout: 90_000 },
   );
   if (res.error || res.status !== 0 || !statSync(png, { throwIfNoEntry: false })) {
-    throw new Error(`chromium screenshot failed (status ${res.status}, ${res.error?.message ?? ''}): ${res.stderr.slice(-2000)}\n${INSTALL_HINT}`);
+    throw new Error(
+      `chromium screenshot failed (status ${res.status}, ${res.error?.message ?? ''}): ${res.stderr.slice(-2000)}\n${INSTALL_HINT}`,
+    );
   }
 }
 
@@ -187,12 +196,25 @@ describe('report screenshot (headless Chromium)', () => {
     const style = html.match(/<style>[\s\S]*?<\/style>/)?.[0] ?? '';
     const figures = [...html.matchAll(/<figure class="chart"[\s\S]*?<\/figure>/g)].map((m) => m[0]);
     const ids = figures.map((f) => f.match(/data-chart="([\w-]+)"/)?.[1] ?? '?');
-    expect(ids).toEqual(['stage-timings', 'cache-hits', 'ingest-outcome', 'quarantine-reasons', 'loss', 'lr', 'throughput', 'accuracy-vs-labels', 'accuracy-curves']);
+    expect(ids).toEqual([
+      'stage-timings',
+      'cache-hits',
+      'ingest-outcome',
+      'quarantine-reasons',
+      'loss',
+      'lr',
+      'throughput',
+      'accuracy-vs-labels',
+      'accuracy-curves',
+    ]);
     const W = 590;
     const H = 440;
     const cells = [...figures, '<figure class="chart" data-chart="control"></figure>']; // control: an empty cell
     const sheet = `<!DOCTYPE html><html><head><meta charset="utf-8">${style}<style>body{margin:0;background:#fff} .cell{position:absolute;width:${W}px;height:${H}px;overflow:hidden;padding:10px} .cell figcaption{display:none}</style></head><body>${cells
-      .map((f, i) => `<div class="cell" style="left:${(i % 2) * (W + 10)}px;top:${Math.floor(i / 2) * (H + 10)}px">${f}</div>`)
+      .map(
+        (f, i) =>
+          `<div class="cell" style="left:${(i % 2) * (W + 10)}px;top:${Math.floor(i / 2) * (H + 10)}px">${f}</div>`,
+      )
       .join('')}</body></html>`;
     const file = path.join(work, 'charts.html');
     writeFileSync(file, sheet);
@@ -207,7 +229,11 @@ describe('report screenshot (headless Chromium)', () => {
     ids.forEach((id, i) => {
       const s = stats[i] as RegionStats;
       // axes, labels and marks: clearly not blank; data marks: hundreds of coloured pixels
-      expect({ id, notBlank: s.lumaStd > control.lumaStd + 8 && s.inked > 0.02, marks: s.coloured > 300 }).toEqual({ id, notBlank: true, marks: true });
+      expect({ id, notBlank: s.lumaStd > control.lumaStd + 8 && s.inked > 0.02, marks: s.coloured > 300 }).toEqual({
+        id,
+        notBlank: true,
+        marks: true,
+      });
     });
   }, 120_000);
 });

@@ -9,28 +9,48 @@ import { spawnSync } from 'node:child_process';
 const ROOT = path.resolve(__dirname, '../../..');
 
 it('bundles workflows/ for the Temporal sandbox', async () => {
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../../workflows'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../../workflows'),
+    logger: {
+      log: () => undefined,
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+    },
+  });
   expect(code).toContain('seerPipelineWorkflow');
   expect(code).toContain('ingestPartitionWorkflow');
   expect(code).not.toMatch(/require\(["']@aws-sdk/);
 }, 120_000);
 
 /** ESLint loads its ESM config with a dynamic import, which jest's VM does not allow: run the CLI instead. */
-function lint(args: string[], stdin?: string): { filePath: string; messages: { line: number; ruleId: string; message: string }[] }[] {
+function lint(
+  args: string[],
+  stdin?: string,
+): { filePath: string; messages: { line: number; ruleId: string; message: string }[] }[] {
   const bin = path.join(ROOT, 'node_modules', 'eslint', 'bin', 'eslint.js');
-  const r = spawnSync(process.execPath, [bin, '--format', 'json', ...args], { cwd: ROOT, encoding: 'utf8', input: stdin });
+  const r = spawnSync(process.execPath, [bin, '--format', 'json', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    input: stdin,
+  });
   if (!r.stdout) throw new Error(`eslint produced no report: ${r.stderr}`);
   return JSON.parse(r.stdout) as ReturnType<typeof lint>;
 }
 
 it('workflow and contract files pass the determinism lint rules', () => {
   const problems = lint(['workflows', 'contracts']).flatMap((r) =>
-    r.messages.map((m) => `${path.relative(ROOT, r.filePath)}:${m.line} ${m.ruleId}: ${m.message}`)
+    r.messages.map((m) => `${path.relative(ROOT, r.filePath)}:${m.line} ${m.ruleId}: ${m.message}`),
   );
   expect(problems).toEqual([]);
 }, 120_000);
 
 it('the lint rules do catch a Node built-in imported by a workflow', () => {
-  const [result] = lint(['--stdin', '--stdin-filename', 'workflows/bad-example.ts'], "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n");
+  const [result] = lint(
+    ['--stdin', '--stdin-filename', 'workflows/bad-example.ts'],
+    "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n",
+  );
   expect(result?.messages.map((m) => m.ruleId)).toContain('@typescript-eslint/no-restricted-imports');
 }, 120_000);

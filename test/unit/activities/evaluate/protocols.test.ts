@@ -36,13 +36,21 @@ describe('protocol settings', () => {
       { protocol: 'lowshot-10', fraction: 0.1 },
     ]);
     expect(lowShotPlan([0.02, 0.015, 1])).toEqual([{ protocol: 'lowshot-1', fraction: 0.02 }]);
-    expect(classificationPlan({ labelFractions: [0.01] }).map((p) => p.protocol)).toEqual(['linear', 'finetune', 'lowshot-1']);
+    expect(classificationPlan({ labelFractions: [0.01] }).map((p) => p.protocol)).toEqual([
+      'linear',
+      'finetune',
+      'lowshot-1',
+    ]);
   });
 });
 
 describe('class-balanced subsets', () => {
   // 3 classes with 50, 40 and 10 images
-  const lines = Array.from({ length: 100 }, (_, i) => ({ key: `k/${String(i).padStart(3, '0')}`, index: i, label: i < 50 ? 0 : i < 90 ? 1 : 2 }));
+  const lines = Array.from({ length: 100 }, (_, i) => ({
+    key: `k/${String(i).padStart(3, '0')}`,
+    index: i,
+    label: i < 50 ? 0 : i < 90 ? 1 : 2,
+  }));
 
   it('draws the same count from every class, reproducibly, independent of line order', () => {
     const a = classBalancedSubset(lines, 0.15, 3, 'sha');

@@ -1,5 +1,11 @@
 import sharp from 'sharp';
-import { detectFormat, hasEndMarker, headerDimensions, HeaderError, NeedMoreBytes } from '../../../../activities/ingest/image-header';
+import {
+  detectFormat,
+  hasEndMarker,
+  headerDimensions,
+  HeaderError,
+  NeedMoreBytes,
+} from '../../../../activities/ingest/image-header';
 
 async function image(format: 'png' | 'jpeg' | 'webp' | 'gif' | 'tiff', w = 37, h = 21): Promise<Uint8Array> {
   const img = sharp({ create: { width: w, height: h, channels: 3, background: { r: 200, g: 30, b: 90 } } });

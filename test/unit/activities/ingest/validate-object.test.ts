@@ -1,5 +1,10 @@
 import sharp from 'sharp';
-import { validateObject, type DimensionProbe, type ListedObject, type RangeReader } from '../../../../activities/ingest/validate-object';
+import {
+  validateObject,
+  type DimensionProbe,
+  type ListedObject,
+  type RangeReader,
+} from '../../../../activities/ingest/validate-object';
 import { IngestSchema } from '../../../../config/schema';
 
 const limits = IngestSchema.parse({});
@@ -38,11 +43,17 @@ function pngHeaderDeclaring(width: number, height: number): Uint8Array {
 
 describe('validateObject', () => {
   it('accepts a real image and reads only its header and tail', async () => {
-    const big = new Uint8Array(await sharp({ create: { width: 900, height: 700, channels: 3, background: '#336699' } }).jpeg().toBuffer());
+    const big = new Uint8Array(
+      await sharp({ create: { width: 900, height: 700, channels: 3, background: '#336699' } })
+        .jpeg()
+        .toBuffer(),
+    );
     const noisy = new Uint8Array(
-      await sharp(Buffer.from(Array.from({ length: 900 * 700 * 3 }, (_, i) => (i * 2654435761) % 251)), { raw: { width: 900, height: 700, channels: 3 } })
+      await sharp(Buffer.from(Array.from({ length: 900 * 700 * 3 }, (_, i) => (i * 2654435761) % 251)), {
+        raw: { width: 900, height: 700, channels: 3 },
+      })
         .jpeg({ quality: 95 })
-        .toBuffer()
+        .toBuffer(),
     );
     const s = store({ 'a.jpg': big, 'n.jpg': noisy });
     const v = await validateObject(s.listed('a.jpg'), s.read, limits, probe);
@@ -54,9 +65,21 @@ describe('validateObject', () => {
   });
 
   it('quarantines each kind of bad object with its reason', async () => {
-    const png = new Uint8Array(await sharp({ create: { width: 40, height: 30, channels: 3, background: '#000' } }).png().toBuffer());
-    const tiny = new Uint8Array(await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } }).png().toBuffer());
-    const tiff = new Uint8Array(await sharp({ create: { width: 40, height: 30, channels: 3, background: '#000' } }).tiff().toBuffer());
+    const png = new Uint8Array(
+      await sharp({ create: { width: 40, height: 30, channels: 3, background: '#000' } })
+        .png()
+        .toBuffer(),
+    );
+    const tiny = new Uint8Array(
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } })
+        .png()
+        .toBuffer(),
+    );
+    const tiff = new Uint8Array(
+      await sharp({ create: { width: 40, height: 30, channels: 3, background: '#000' } })
+        .tiff()
+        .toBuffer(),
+    );
     const s = store({
       empty: new Uint8Array(),
       text: new TextEncoder().encode('not an image at all, just words'),
@@ -74,7 +97,12 @@ describe('validateObject', () => {
     expect(await reason('truncated')).toBe('truncated');
     expect(await reason('headerOnly')).toBe('truncated');
     expect(await reason('tiny')).toBe('too-small');
-    const tooLarge = await validateObject({ key: 'x', size: limits.maxObjectBytes + 1, etag: 'e' }, s.read, limits, probe);
+    const tooLarge = await validateObject(
+      { key: 'x', size: limits.maxObjectBytes + 1, etag: 'e' },
+      s.read,
+      limits,
+      probe,
+    );
     expect(tooLarge.quarantined?.reason).toBe('too-large');
     const gone = await validateObject({ key: 'missing', size: 10, etag: 'e' }, s.read, limits, probe);
     expect(gone.quarantined?.reason).toBe('vanished');

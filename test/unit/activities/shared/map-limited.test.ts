@@ -17,7 +17,9 @@ describe('mapLimited', () => {
   });
 
   it('rejects with the first failure and handles empty input and bad limits', async () => {
-    await expect(mapLimited([1, 2, 3], 2, async (x) => (x === 2 ? Promise.reject(new Error('boom 2')) : x))).rejects.toThrow('boom 2');
+    await expect(
+      mapLimited([1, 2, 3], 2, async (x) => (x === 2 ? Promise.reject(new Error('boom 2')) : x)),
+    ).rejects.toThrow('boom 2');
     await expect(mapLimited([], 4, async (x: number) => x)).resolves.toEqual([]);
     await expect(mapLimited([1], 0, async (x) => x)).rejects.toThrow(RangeError);
   });

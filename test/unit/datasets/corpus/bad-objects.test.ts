@@ -30,7 +30,7 @@ function pngChunks(buf: Buffer): { type: string; length: number; crcOk: boolean 
     const length = buf.readUInt32BE(i);
     const type = buf.toString('latin1', i + 4, i + 8);
     const end = i + 12 + length;
-    const crcOk = end <= buf.length && (crc32(buf.subarray(i + 4, i + 8 + length)) >>> 0) === buf.readUInt32BE(end - 4);
+    const crcOk = end <= buf.length && crc32(buf.subarray(i + 4, i + 8 + length)) >>> 0 === buf.readUInt32BE(end - 4);
     out.push({ type, length, crcOk });
     i = end;
   }

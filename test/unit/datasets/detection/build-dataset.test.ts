@@ -19,7 +19,13 @@ import { Rng } from '../../../../ml/rng';
 function solidGlyphs(count: number, offset = 0): GlyphSource {
   return {
     count,
-    get: (index): Glyph => ({ width: 28, height: 28, pixels: new Uint8Array(28 * 28).fill(40 + index + offset), label: index % 10, index }),
+    get: (index): Glyph => ({
+      width: 28,
+      height: 28,
+      pixels: new Uint8Array(28 * 28).fill(40 + index + offset),
+      label: index % 10,
+      index,
+    }),
   };
 }
 
@@ -36,7 +42,16 @@ function darkBackgrounds(n: number): DetectionSources['backgrounds'] {
 }
 
 function item(x: number, y: number, w: number, h: number, grey: number, index: number): PastedItem {
-  return { x, y, width: w, height: h, mask: new Uint8Array(w * h).fill(1), value: new Uint8Array(w * h).fill(grey), label: 0, index };
+  return {
+    x,
+    y,
+    width: w,
+    height: h,
+    mask: new Uint8Array(w * h).fill(1),
+    value: new Uint8Array(w * h).fill(grey),
+    label: 0,
+    index,
+  };
 }
 
 /** Visible pixels of grey value `v`: tight box and count. */
@@ -85,7 +100,11 @@ describe('composeImage', () => {
     expect(a?.visibleFraction).toBeCloseTo(60 / 120);
     expect(b).toMatchObject({ item: 1, bbox: [10, 2, 12, 14], area: 168 });
     expect(cc).toMatchObject({ item: 2, bbox: [0, 20, 5, 6], area: 30 });
-    for (const [o, v] of [[a, 100], [b, 150], [cc, 200]] as const) {
+    for (const [o, v] of [
+      [a, 100],
+      [b, 150],
+      [cc, 200],
+    ] as const) {
       const seen = pixelsOf(c.rgb, size, v);
       expect(seen?.bbox).toEqual(o?.bbox);
       expect(seen?.count).toBe(o?.area);
@@ -115,7 +134,10 @@ describe('composeImage', () => {
 });
 
 describe('buildSplit', () => {
-  const sources: DetectionSources = { glyphs: { train: solidGlyphs(150), test: solidGlyphs(60, 150) }, backgrounds: darkBackgrounds(3) };
+  const sources: DetectionSources = {
+    glyphs: { train: solidGlyphs(150), test: solidGlyphs(60, 150) },
+    backgrounds: darkBackgrounds(3),
+  };
   const opts = { images: 40, testImages: 12, seed: 5, size: 48 };
 
   it('every box is tight around the visible pixels of its item, area is their count, and nothing else is pasted', () => {
@@ -136,7 +158,8 @@ describe('buildSplit', () => {
         // Every item-coloured pixel belongs to an annotated item (dropped items are not rendered).
         const allowed = new Set(anns.map((a) => 40 + a.fmnist_index + offset));
         const px = rgb[i] as Uint8Array;
-        for (let p = 0; p < 48 * 48; p++) if ((px[p * 3] as number) >= 30) expect(allowed.has(px[p * 3] as number)).toBe(true);
+        for (let p = 0; p < 48 * 48; p++)
+          if ((px[p * 3] as number) >= 30) expect(allowed.has(px[p * 3] as number)).toBe(true);
       });
     }
   });
@@ -169,7 +192,10 @@ describe('buildSplit', () => {
 
   it('splits real Fashion-MNIST by instance: train items from its train split, test items from t10k, none reused', async () => {
     const [tr, te] = await Promise.all([loadFashionMnist('train'), loadFashionMnist('test')]);
-    const real: DetectionSources = { glyphs: { train: fashionMnistGlyphs(tr), test: fashionMnistGlyphs(te) }, backgrounds: darkBackgrounds(2) };
+    const real: DetectionSources = {
+      glyphs: { train: fashionMnistGlyphs(tr), test: fashionMnistGlyphs(te) },
+      backgrounds: darkBackgrounds(2),
+    };
     const o = { images: 60, testImages: 30, seed: 1 };
     const train = buildSplit(real, o, 'train').coco;
     const test = buildSplit(real, o, 'test').coco;
@@ -177,7 +203,8 @@ describe('buildSplit', () => {
     expect(new Set(trainIdx).size).toBe(trainIdx.length);
     expect(test.annotations.every((a) => a.fmnist_split === 'test' && a.fmnist_index < 10_000)).toBe(true);
     // Labels are the real ones.
-    for (const a of train.annotations.slice(0, 20)) expect(a.category_id).toBe((tr.labels[a.fmnist_index] as number) + 1);
+    for (const a of train.annotations.slice(0, 20))
+      expect(a.category_id).toBe((tr.labels[a.fmnist_index] as number) + 1);
     for (const a of [...train.annotations, ...test.annotations]) {
       expect(a.bbox[2]).toBeGreaterThan(0);
       expect(a.area).toBeLessThanOrEqual(a.bbox[2] * a.bbox[3]);
@@ -187,7 +214,9 @@ describe('buildSplit', () => {
 
 describe('versions and encoding', () => {
   it('names a version per option set and validates options', () => {
-    expect(datasetVersion({ images: 10, seed: 0 })).toBe(datasetVersion({ images: 10, seed: 0, size: 64, testImages: 3 }));
+    expect(datasetVersion({ images: 10, seed: 0 })).toBe(
+      datasetVersion({ images: 10, seed: 0, size: 64, testImages: 3 }),
+    );
     expect(datasetVersion({ images: 10, seed: 0 })).toMatch(/^fmnist64-n10-t3-s0-[0-9a-f]{8}$/);
     expect(datasetVersion({ images: 10, seed: 1 })).not.toBe(datasetVersion({ images: 10, seed: 0 }));
     expect(datasetVersion({ images: 10, seed: 0, photos: 2 })).not.toBe(datasetVersion({ images: 10, seed: 0 }));
