@@ -293,15 +293,13 @@ export class RegNetClassifier {
     ] as const) {
       if (!opt) continue;
       let cached: Float32Array[] | undefined;
-      opt
-        .momentumSlots()
-        .forEach((m, i) =>
-          items.push({
-            name: `optim.${group}.momentum.${m.name}`,
-            shape: m.shape,
-            read: () => (cached ??= opt.exportMomentum())[i] as Float32Array,
-          }),
-        );
+      opt.momentumSlots().forEach((m, i) =>
+        items.push({
+          name: `optim.${group}.momentum.${m.name}`,
+          shape: m.shape,
+          read: () => (cached ??= opt.exportMomentum())[i] as Float32Array,
+        }),
+      );
     }
     return items;
   }
