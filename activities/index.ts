@@ -4,6 +4,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
+import { withFailureConversion } from './shared/failure';
 import { createDetectionActivities } from './detection/activities';
 import { createIngestActivities } from './ingest/activities';
 import { createEvaluateActivities } from './evaluate/activities';
@@ -23,7 +24,7 @@ export function createActivities(deps: ActivityDeps) {
   const evaluate = createEvaluateActivities({ s3: deps.s3 });
   const detection = createDetectionActivities({ s3: deps.s3 });
   return {
-    io: {
+    io: withFailureConversion({
       ...createIngestActivities({ s3: deps.s3 }),
       ...createScheduleActivities({ s3: deps.s3 }),
       planPreprocess: preprocess.planPreprocess,
@@ -34,17 +35,23 @@ export function createActivities(deps: ActivityDeps) {
       buildLabelSubset: evaluate.buildLabelSubset,
       summarizeEvaluation: evaluate.summarizeEvaluation,
       buildDetectionDataset: detection.buildDetectionDataset,
-    },
-    cpu: { canonicalizeShard: preprocess.canonicalizeShard },
-    gpu: {
+    }),
+    cpu: withFailureConversion({ canonicalizeShard: preprocess.canonicalizeShard }),
+    gpu: withFailureConversion({
       trainSegment: pretrain.trainSegment,
       runClassification: evaluate.runClassification,
       runDetection: detection.runDetection,
-    },
+    }),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+/** What the I/O-queue worker registers: workflows proxy exactly this type for their `io` activities. */
+export type IoActivities = Activities['io'];
+/** What the CPU-queue worker registers. */
+export type CpuActivities = Activities['cpu'];
+/** What the GPU-queue worker registers (one training activity at a time per accelerator). */
+export type GpuActivities = Activities['gpu'];
 
 /**
  * For the worker's SIGTERM/SIGINT handler: every training child of this process commits a checkpoint (pretraining

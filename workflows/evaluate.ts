@@ -6,11 +6,10 @@
  * finished run is a cache hit, so re-running the stage redoes nothing.
  */
 import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { DetectionActivities } from '../activities/detection/activities';
 import type { DetectionJob } from '../activities/detection/types';
-import type { EvaluateActivities } from '../activities/evaluate/activities';
+import type { GpuActivities, IoActivities } from '../activities';
 import type { ClassificationJob } from '../activities/evaluate/jobs';
-import { ErrorType } from '../contracts/errors';
+import { NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import type {
   ClassificationProtocol,
   ClassificationRun,
@@ -38,27 +37,18 @@ export interface EvaluateProgress {
 
 export const evaluateProgressQuery = defineQuery<EvaluateProgress>('evaluateProgress');
 
-const EVAL_NON_RETRYABLE = [
-  ErrorType.InvalidConfig,
-  ErrorType.InvalidInput,
-  ErrorType.DatasetMissing,
-  ErrorType.NonFiniteLoss,
-  ErrorType.IncompatibleCheckpoint,
-  ErrorType.CheckpointMissing,
-];
-
 function ioActivities() {
-  return proxyActivities<EvaluateActivities & DetectionActivities>({
+  return proxyActivities<IoActivities>({
     taskQueue: siblingQueues(workflowInfo().taskQueue).io,
     startToCloseTimeout: '30m',
     heartbeatTimeout: '2m',
-    retry: { maximumAttempts: 5, nonRetryableErrorTypes: EVAL_NON_RETRYABLE },
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
   });
 }
 
 /** The training activities (classification, detection) for one run, with a deterministic activity ID. */
 function gpuActivities(id: string) {
-  return proxyActivities<EvaluateActivities & DetectionActivities>({
+  return proxyActivities<GpuActivities>({
     taskQueue: siblingQueues(workflowInfo().taskQueue).gpu,
     activityId: id,
     startToCloseTimeout: '24h',
@@ -68,7 +58,7 @@ function gpuActivities(id: string) {
       backoffCoefficient: 2,
       maximumInterval: '1m',
       maximumAttempts: 10,
-      nonRetryableErrorTypes: EVAL_NON_RETRYABLE,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
     },
   });
 }

@@ -12,7 +12,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { IngestActivities } from '../activities/ingest/activities';
+import type { IoActivities } from '../activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import { addCounts, emptyCounts } from '../contracts/ingest';
 import type {
@@ -39,7 +39,7 @@ export interface IngestProgress {
 export const ingestProgressQuery = defineQuery<IngestProgress>('ingestProgress');
 
 const ioActivities = (heartbeatTimeoutSeconds: number) =>
-  proxyActivities<IngestActivities>({
+  proxyActivities<IoActivities>({
     taskQueue: siblingQueues(workflowInfo().taskQueue).io,
     startToCloseTimeout: '6h',
     heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
@@ -48,7 +48,7 @@ const ioActivities = (heartbeatTimeoutSeconds: number) =>
       backoffCoefficient: 2,
       maximumInterval: '1m',
       maximumAttempts: 30,
-      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'CountsDoNotReconcile'],
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
     },
   });
 

@@ -10,7 +10,7 @@ import {
   workflowInfo,
   type RetryPolicy,
 } from '@temporalio/workflow';
-import type { PreprocessActivities } from '../activities/preprocess/activities';
+import type { CpuActivities, IoActivities } from '../activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import type { CanonicalShardResult, PreprocessInput, PreprocessResult, PreprocessState } from '../contracts/preprocess';
 import { siblingQueues } from '../contracts/task-queues';
@@ -31,18 +31,18 @@ const retry: RetryPolicy = {
   backoffCoefficient: 2,
   maximumInterval: '1m',
   maximumAttempts: 20,
-  nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'CountsDoNotReconcile'],
+  nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
 };
 function activities() {
   const q = siblingQueues(workflowInfo().taskQueue);
   return {
-    io: proxyActivities<PreprocessActivities>({
+    io: proxyActivities<IoActivities>({
       taskQueue: q.io,
       startToCloseTimeout: '1h',
       heartbeatTimeout: '2m',
       retry,
     }),
-    cpu: proxyActivities<PreprocessActivities>({
+    cpu: proxyActivities<CpuActivities>({
       taskQueue: q.cpu,
       startToCloseTimeout: '4h',
       heartbeatTimeout: '2m',

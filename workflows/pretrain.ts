@@ -6,6 +6,7 @@
  */
 import {
   ActivityCancellationType,
+  ApplicationFailure,
   allHandlersFinished,
   CancellationScope,
   condition,
@@ -18,8 +19,8 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PretrainActivities } from '../activities/pretrain/activities';
-import { ErrorType } from '../contracts/errors';
+import type { GpuActivities, IoActivities } from '../activities';
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import type {
   CheckpointPointer,
   PretrainInput,
@@ -35,24 +36,16 @@ export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 export const checkpointCommittedSignal = defineSignal<[CheckpointPointer]>('checkpointCommitted');
 
-/** Non-retryable causes, listed where the retry policy is. */
-const PRETRAIN_NON_RETRYABLE = [
-  ErrorType.InvalidConfig,
-  ErrorType.DatasetMissing,
-  ErrorType.NonFiniteLoss,
-  ErrorType.IncompatibleCheckpoint,
-];
-
 function ioActivities() {
-  return proxyActivities<PretrainActivities>({
+  return proxyActivities<IoActivities>({
     taskQueue: siblingQueues(workflowInfo().taskQueue).io,
     startToCloseTimeout: '5m',
-    retry: { maximumAttempts: 5, nonRetryableErrorTypes: PRETRAIN_NON_RETRYABLE },
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
   });
 }
 
 function gpuActivities(heartbeatTimeoutSeconds: number) {
-  return proxyActivities<PretrainActivities>({
+  return proxyActivities<GpuActivities>({
     taskQueue: siblingQueues(workflowInfo().taskQueue).gpu,
     startToCloseTimeout: '24h',
     heartbeatTimeout: `${heartbeatTimeoutSeconds}s`,
@@ -62,7 +55,7 @@ function gpuActivities(heartbeatTimeoutSeconds: number) {
       backoffCoefficient: 2,
       maximumInterval: '1m',
       maximumAttempts: 20,
-      nonRetryableErrorTypes: PRETRAIN_NON_RETRYABLE,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
     },
   });
 }
@@ -146,7 +139,9 @@ export async function pretrainWorkflow(input: PretrainInput): Promise<PretrainRe
       running = undefined;
     }
   }
-  if (!pointer) throw new Error('pretraining ended without a checkpoint');
+  if (!pointer) {
+    throw ApplicationFailure.nonRetryable('pretraining ended without a checkpoint', ErrorType.InternalInvariant);
+  }
   return {
     runName: job.runName,
     checkpoint: pointer,

@@ -13,7 +13,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ScheduleActivities } from '../activities/schedule/activities';
+import type { IoActivities } from '../activities';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import { workflowIds, type PipelineInput } from '../contracts/pipeline';
 import {
@@ -30,7 +30,7 @@ import { seerPipelineWorkflow } from './pipeline';
 export const scheduledProgressQuery = defineQuery<ScheduledRunProgress>('scheduledProgress');
 
 function registryActivities() {
-  return proxyActivities<ScheduleActivities>({
+  return proxyActivities<IoActivities>({
     taskQueue: siblingQueues(workflowInfo().taskQueue).io,
     startToCloseTimeout: '2m',
     retry: {

@@ -65,7 +65,7 @@ describe('encodeGrey', () => {
 
 describe('photos and the data-package installer', () => {
   it('allow-lists real photos from the packages the install script installs', () => {
-    const script = readFileSync(path.join(__dirname, '../../../scripts/install-data-packages.sh'), 'utf8');
+    const script = readFileSync(path.join(__dirname, '../../../../scripts/install-data-packages.sh'), 'utf8');
     for (const pkg of [FASHION_MNIST_PACKAGE, ...PHOTO_PACKAGES]) expect(script).toContain(pkg);
     expect(new Set(PHOTO_ALLOW_LIST.map((p) => p.name)).size).toBe(PHOTO_ALLOW_LIST.length);
     expect(PHOTO_ALLOW_LIST.length).toBeGreaterThanOrEqual(15);
