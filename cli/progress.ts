@@ -3,18 +3,19 @@
  * A bar per stage on a terminal; plain lines otherwise (CI logs, pipes).
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { QueryDefinition } from '@temporalio/common';
 import cliProgress from 'cli-progress';
-import type { PipelineProgress } from '../contracts/pipeline';
-import type { IngestProgress } from '../workflows/ingest';
-import type { PreprocessProgress } from '../workflows/preprocess';
-import type { PretrainProgress } from '../contracts/pretrain';
-import type { EvaluateProgress } from '../workflows/evaluate';
+import { evaluateProgressQuery, type EvaluateProgress } from '../contracts/evaluate';
+import { ingestProgressQuery, type IngestProgress } from '../contracts/ingest';
+import { pipelineProgressQuery, type PipelineProgress } from '../contracts/pipeline';
+import { preprocessProgressQuery, type PreprocessProgress } from '../contracts/preprocess';
+import { pretrainProgressQuery, type PretrainProgress } from '../contracts/pretrain';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function tryQuery<T>(handle: WorkflowHandle, name: string): Promise<T | undefined> {
+async function tryQuery<T>(handle: WorkflowHandle, query: QueryDefinition<T>): Promise<T | undefined> {
   try {
-    return (await handle.query(name)) as T;
+    return await handle.query(query);
   } catch {
     return undefined; // not started yet, or closed before the query was answered
   }
@@ -58,29 +59,23 @@ export async function snapshot(
   const desc = await handle.describe();
   const out: Snapshot & { status: string; type: string } = { status: desc.status.name, type: desc.type };
   if (desc.type === 'seerPipelineWorkflow') {
-    out.pipeline = await tryQuery<PipelineProgress>(handle, 'progress');
+    out.pipeline = await tryQuery(handle, pipelineProgressQuery);
     const ingestId = out.pipeline?.stages.ingest.workflowId;
-    if (ingestId) out.ingest = await tryQuery<IngestProgress>(client.workflow.getHandle(ingestId), 'ingestProgress');
+    if (ingestId) out.ingest = await tryQuery(client.workflow.getHandle(ingestId), ingestProgressQuery);
     const preprocessId = out.pipeline?.stages.preprocess.workflowId;
-    if (preprocessId)
-      out.preprocess = await tryQuery<PreprocessProgress>(
-        client.workflow.getHandle(preprocessId),
-        'preprocessProgress',
-      );
+    if (preprocessId) out.preprocess = await tryQuery(client.workflow.getHandle(preprocessId), preprocessProgressQuery);
     const pretrainId = out.pipeline?.stages.pretrain.workflowId;
-    if (pretrainId)
-      out.pretrain = await tryQuery<PretrainProgress>(client.workflow.getHandle(pretrainId), 'pretrainProgress');
+    if (pretrainId) out.pretrain = await tryQuery(client.workflow.getHandle(pretrainId), pretrainProgressQuery);
     const evaluateId = out.pipeline?.stages.evaluate.workflowId;
-    if (evaluateId)
-      out.evaluate = await tryQuery<EvaluateProgress>(client.workflow.getHandle(evaluateId), 'evaluateProgress');
+    if (evaluateId) out.evaluate = await tryQuery(client.workflow.getHandle(evaluateId), evaluateProgressQuery);
   } else if (desc.type === 'evaluateWorkflow') {
-    out.evaluate = await tryQuery<EvaluateProgress>(handle, 'evaluateProgress');
+    out.evaluate = await tryQuery(handle, evaluateProgressQuery);
   } else if (desc.type === 'pretrainWorkflow') {
-    out.pretrain = await tryQuery<PretrainProgress>(handle, 'pretrainProgress');
+    out.pretrain = await tryQuery(handle, pretrainProgressQuery);
   } else if (desc.type === 'ingestWorkflow') {
-    out.ingest = await tryQuery<IngestProgress>(handle, 'ingestProgress');
+    out.ingest = await tryQuery(handle, ingestProgressQuery);
   } else if (desc.type === 'preprocessWorkflow') {
-    out.preprocess = await tryQuery<PreprocessProgress>(handle, 'preprocessProgress');
+    out.preprocess = await tryQuery(handle, preprocessProgressQuery);
   }
   return out;
 }

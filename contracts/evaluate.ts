@@ -2,6 +2,7 @@
  * The evaluation stage's durable interface (issue #6): classification protocols, detection, and the report.
  * Safe to import from workflows. Every number is reported per seed and as mean ± std over seeds.
  */
+import { defineQuery } from '@temporalio/workflow';
 import type { EvalDetectionConfig, OptimConfig, RegNetConfig, SeerConfig, SwavConfig } from '../config/schema';
 import type { CheckpointPointer } from './pretrain';
 
@@ -145,3 +146,20 @@ export const evaluateKeys = {
     `labels/fashion-mnist/subsets/train-${Math.round(fraction * 1000) / 10}pct-seed${seed}.json`,
   report: (runName: string) => `runs/${runName}/report/`,
 };
+
+/** What `evaluateProgress` answers. */
+export interface EvaluateProgress {
+  runName: string;
+  /** classification and detection runs finished */
+  done: number;
+  /** classification runs plus detection runs */
+  total: number;
+  /** the run in progress, e.g. `lowshot-1/pretrained/seed1` or `detection/scratch/seed0` */
+  current?: string;
+  /** finished classification runs' best top-1, for live tables */
+  finished: { protocol: ClassificationProtocol; init: Initialisation; seed: number; top1: number }[];
+  /** finished detection runs' COCO AP (0..1) */
+  finishedDetection: { init: Initialisation; seed: number; ap: number }[];
+}
+
+export const evaluateProgressQuery = defineQuery<EvaluateProgress>('evaluateProgress');

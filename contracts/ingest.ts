@@ -1,6 +1,7 @@
 /**
  * The ingest stage's durable interface: inputs, outputs and the on-S3 formats. Safe to import from workflows.
  */
+import { defineQuery } from '@temporalio/workflow';
 import type { IngestConfig } from '../config/schema';
 
 /** Why an object was quarantined. Stable strings: they are written to S3 and asserted by tests. */
@@ -163,3 +164,17 @@ export function addCounts(a: IngestCounts, b: IngestCounts): IngestCounts {
     quarantineByReason: Object.fromEntries(Object.entries(byReason).sort(([x], [y]) => (x < y ? -1 : 1))),
   };
 }
+
+/** What `ingestProgress` answers. */
+export interface IngestProgress {
+  partitions: number;
+  partitionsDone: number;
+  partitionsInFlight: number;
+  cachedPartitions: number;
+  coordinatorRun: number;
+  totals: IngestCounts;
+  finished: boolean;
+}
+
+/** Progress of an ingest coordinator (the CLI's bar, the UI's Queries tab). */
+export const ingestProgressQuery = defineQuery<IngestProgress>('ingestProgress');

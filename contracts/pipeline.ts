@@ -1,4 +1,5 @@
 /** The pipeline's durable interface: workflow IDs, progress shape. Safe to import from workflows. */
+import { defineQuery } from '@temporalio/workflow';
 import type { SeerConfig } from '../config/schema';
 import type { EvaluationResult } from './evaluate';
 import type { IngestResult } from './ingest';
@@ -45,3 +46,6 @@ export const workflowIds = {
   pipeline: (runName: string) => `seerflow/${runName}`,
   stage: (runName: string, stage: StageName) => `seerflow/${runName}/${stage}`,
 };
+
+/** Progress of the whole pipeline (which stage, each stage's status and child workflow ID). */
+export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');

@@ -1,4 +1,5 @@
 /** The canonicalisation stage's durable interface. Safe to import from workflows. */
+import { defineQuery } from '@temporalio/workflow';
 import type { PreprocessConfig } from '../config/schema';
 
 export interface PreprocessInput {
@@ -92,3 +93,15 @@ export interface PreprocessResult {
   reconciled: boolean;
   coordinatorRuns: number;
 }
+
+/** What `preprocessProgress` answers. */
+export interface PreprocessProgress {
+  shards: number;
+  shardsDone: number;
+  images: number;
+  quarantined: number;
+  cachedShards: number;
+  finished: boolean;
+}
+
+export const preprocessProgressQuery = defineQuery<PreprocessProgress>('preprocessProgress');

@@ -1,4 +1,5 @@
 /** The pretraining stage's durable interface. Safe to import from workflows. */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { OptimConfig, RegNetConfig, SwavConfig, TrainConfig } from '../config/schema';
 
 export interface DataCursor {
@@ -103,3 +104,11 @@ export const pretrainKeys = {
 export function stepsPerEpoch(images: number, batchSize: number): number {
   return Math.floor(images / batchSize);
 }
+
+/** Progress of a pretraining run (steps, loss, ETA, paused). */
+export const pretrainProgressQuery = defineQuery<PretrainProgress>('pretrainProgress');
+/** Stop the running training segment (it checkpoints first) until {@link resumeSignal}. */
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+/** Sent by the training activity for every committed checkpoint, so the workflow's pointer is never stale. */
+export const checkpointCommittedSignal = defineSignal<[CheckpointPointer]>('checkpointCommitted');

@@ -2,6 +2,7 @@
  * Scheduled retraining's durable interface: the workflow type a Temporal Schedule starts, its input, the run
  * registry (lineage) kept in S3, and the pure naming rules. Safe to import from workflows.
  */
+import { defineQuery } from '@temporalio/workflow';
 import type { SeerConfig } from '../config/schema';
 
 /** Workflow type name the schedules start. Durable: never rename. */
@@ -96,3 +97,6 @@ export function scheduledTimeFromWorkflowId(workflowId: string): Date | undefine
   const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
   return new Date(Date.UTC(y, mo - 1, d, h, mi, s));
 }
+
+/** Progress of one scheduled retraining run. */
+export const scheduledProgressQuery = defineQuery<ScheduledRunProgress>('scheduledProgress');

@@ -5,37 +5,22 @@
  * are sequential on the GPU queue (one accelerator); each resumes after its last committed epoch on retry, and a
  * finished run is a cache hit, so re-running the stage redoes nothing.
  */
-import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { DetectionJob } from '../activities/detection/types';
 import type { GpuActivities, IoActivities } from '../activities';
 import type { ClassificationJob } from '../activities/evaluate/jobs';
 import { NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
-import type {
-  ClassificationProtocol,
-  ClassificationRun,
-  DetectionRun,
-  EvaluationInput,
-  EvaluationResult,
-  Initialisation,
+import {
+  evaluateProgressQuery,
+  type ClassificationProtocol,
+  type ClassificationRun,
+  type DetectionRun,
+  type EvaluateProgress,
+  type EvaluationInput,
+  type EvaluationResult,
+  type Initialisation,
 } from '../contracts/evaluate';
 import { siblingQueues } from '../contracts/task-queues';
-
-/** What `evaluateProgress` answers. */
-export interface EvaluateProgress {
-  runName: string;
-  /** classification and detection runs finished */
-  done: number;
-  /** classification runs plus detection runs */
-  total: number;
-  /** the run in progress, e.g. `lowshot-1/pretrained/seed1` or `detection/scratch/seed0` */
-  current?: string;
-  /** finished classification runs' best top-1, for live tables */
-  finished: { protocol: ClassificationProtocol; init: Initialisation; seed: number; top1: number }[];
-  /** finished detection runs' COCO AP (0..1) */
-  finishedDetection: { init: Initialisation; seed: number; ap: number }[];
-}
-
-export const evaluateProgressQuery = defineQuery<EvaluateProgress>('evaluateProgress');
 
 function ioActivities() {
   return proxyActivities<IoActivities>({

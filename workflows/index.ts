@@ -1,13 +1,10 @@
-/** Every workflow type the orchestrator worker registers. Workflow type names are durable: never rename. */
-export { ingestWorkflow, ingestPartitionWorkflow, ingestProgressQuery } from './ingest';
-export { preprocessWorkflow, preprocessProgressQuery } from './preprocess';
-export {
-  pretrainWorkflow,
-  pretrainProgressQuery,
-  pauseSignal,
-  resumeSignal,
-  checkpointCommittedSignal,
-} from './pretrain';
-export { evaluateWorkflow, evaluateProgressQuery } from './evaluate';
-export { seerPipelineWorkflow, pipelineProgressQuery } from './pipeline';
-export { scheduledPipelineWorkflow, scheduledProgressQuery } from './scheduled';
+/**
+ * Every workflow type the orchestrator worker registers. Workflow type names are durable: never rename. Their
+ * signals and queries are defined in `contracts/`, next to the types they carry.
+ */
+export { ingestWorkflow, ingestPartitionWorkflow } from './ingest';
+export { preprocessWorkflow } from './preprocess';
+export { pretrainWorkflow } from './pretrain';
+export { evaluateWorkflow } from './evaluate';
+export { seerPipelineWorkflow } from './pipeline';
+export { scheduledPipelineWorkflow } from './scheduled';

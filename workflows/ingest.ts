@@ -5,7 +5,6 @@
  */
 import {
   continueAsNew,
-  defineQuery,
   executeChild,
   ParentClosePolicy,
   proxyActivities,
@@ -14,10 +13,9 @@ import {
 } from '@temporalio/workflow';
 import type { IoActivities } from '../activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
-import { addCounts, emptyCounts } from '../contracts/ingest';
+import { addCounts, emptyCounts, ingestProgressQuery } from '../contracts/ingest';
 import type {
   IngestCoordinatorState,
-  IngestCounts,
   IngestInput,
   IngestResult,
   KeyRange,
@@ -25,18 +23,6 @@ import type {
   PartitionResult,
 } from '../contracts/ingest';
 import { siblingQueues } from '../contracts/task-queues';
-
-export interface IngestProgress {
-  partitions: number;
-  partitionsDone: number;
-  partitionsInFlight: number;
-  cachedPartitions: number;
-  coordinatorRun: number;
-  totals: IngestCounts;
-  finished: boolean;
-}
-
-export const ingestProgressQuery = defineQuery<IngestProgress>('ingestProgress');
 
 const ioActivities = (heartbeatTimeoutSeconds: number) =>
   proxyActivities<IoActivities>({

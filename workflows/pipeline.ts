@@ -2,9 +2,10 @@
  * The SEER pipeline: ingest -> canonical shards -> SwAV pretraining -> evaluation, each stage a child workflow
  * with a deterministic ID derived from the run name. Stages that are not built yet are reported as such.
  */
-import { defineQuery, executeChild, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { executeChild, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { IngestResult } from '../contracts/ingest';
 import {
+  pipelineProgressQuery,
   STAGES,
   workflowIds,
   type PipelineInput,
@@ -20,8 +21,6 @@ import { pretrainWorkflow } from './pretrain';
 import type { PretrainResult } from '../contracts/pretrain';
 import type { PreprocessResult } from '../contracts/preprocess';
 import { evaluationInputFor, type EvaluationResult } from '../contracts/evaluate';
-
-export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');
 
 export async function seerPipelineWorkflow(input: PipelineInput): Promise<PipelineResult> {
   const cfg = input.config;

@@ -2,29 +2,17 @@
  * Canonicalisation orchestration: one CPU activity per ingest manifest shard through a bounded window,
  * continue-as-new every `shardsPerRun` shards, then the dataset index.
  */
-import {
-  continueAsNew,
-  defineQuery,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-  type RetryPolicy,
-} from '@temporalio/workflow';
+import { continueAsNew, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { CpuActivities, IoActivities } from '../activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
-import type { CanonicalShardResult, PreprocessInput, PreprocessResult, PreprocessState } from '../contracts/preprocess';
+import {
+  preprocessProgressQuery,
+  type CanonicalShardResult,
+  type PreprocessInput,
+  type PreprocessResult,
+  type PreprocessState,
+} from '../contracts/preprocess';
 import { siblingQueues } from '../contracts/task-queues';
-
-export interface PreprocessProgress {
-  shards: number;
-  shardsDone: number;
-  images: number;
-  quarantined: number;
-  cachedShards: number;
-  finished: boolean;
-}
-
-export const preprocessProgressQuery = defineQuery<PreprocessProgress>('preprocessProgress');
 
 const retry: RetryPolicy = {
   initialInterval: '2s',

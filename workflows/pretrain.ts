@@ -11,8 +11,6 @@ import {
   CancellationScope,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   isCancellation,
   proxyActivities,
   setHandler,
@@ -21,20 +19,18 @@ import {
 } from '@temporalio/workflow';
 import type { GpuActivities, IoActivities } from '../activities';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
-import type {
-  CheckpointPointer,
-  PretrainInput,
-  PretrainProgress,
-  PretrainResult,
-  SegmentResult,
+import {
+  checkpointCommittedSignal,
+  pauseSignal,
+  pretrainProgressQuery,
+  resumeSignal,
+  type CheckpointPointer,
+  type PretrainInput,
+  type PretrainResult,
+  type SegmentResult,
 } from '../contracts/pretrain';
 import { SEER_EPOCH } from '../contracts/search-attributes';
 import { siblingQueues } from '../contracts/task-queues';
-
-export const pretrainProgressQuery = defineQuery<PretrainProgress>('pretrainProgress');
-export const pauseSignal = defineSignal('pause');
-export const resumeSignal = defineSignal('resume');
-export const checkpointCommittedSignal = defineSignal<[CheckpointPointer]>('checkpointCommitted');
 
 function ioActivities() {
   return proxyActivities<IoActivities>({

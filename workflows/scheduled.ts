@@ -5,19 +5,13 @@
  * records nothing, so the next one builds on the last good run; the failure is rethrown so that a schedule with
  * pauseOnFailure pauses.
  */
-import {
-  ApplicationFailure,
-  defineQuery,
-  executeChild,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { IoActivities } from '../activities';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import { workflowIds, type PipelineInput } from '../contracts/pipeline';
 import {
   SCHEDULE_ID_PATTERN,
+  scheduledProgressQuery,
   scheduledRunName,
   scheduledTimeFromWorkflowId,
   type ScheduledPipelineInput,
@@ -26,8 +20,6 @@ import {
 } from '../contracts/schedule';
 import { siblingQueues } from '../contracts/task-queues';
 import { seerPipelineWorkflow } from './pipeline';
-
-export const scheduledProgressQuery = defineQuery<ScheduledRunProgress>('scheduledProgress');
 
 function registryActivities() {
   return proxyActivities<IoActivities>({

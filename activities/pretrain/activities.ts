@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import { ErrorType } from '../../contracts/errors';
 import type { DatasetIndex } from '../../contracts/preprocess';
 import {
+  checkpointCommittedSignal,
   stepsPerEpoch,
   type CheckpointPointer,
   type DataCursor,
@@ -44,8 +45,6 @@ export interface SegmentHeartbeat {
   lr?: number;
   imagesPerSec?: number;
 }
-
-export const checkpointSignalName = 'checkpointCommitted';
 
 export function createPretrainActivities(deps: PretrainDeps) {
   const script = deps.trainerScript ?? path.join(PROJECT_ROOT, 'dist', 'activities', 'pretrain', 'trainer-process.js');
@@ -130,7 +129,7 @@ export function createPretrainActivities(deps: PretrainDeps) {
               if (workflowId)
                 deps.client?.workflow
                   .getHandle(workflowId)
-                  .signal(checkpointSignalName, msg.pointer)
+                  .signal(checkpointCommittedSignal, msg.pointer)
                   .catch(() => undefined); // best effort: the next segment also reads latest.json
             }
           },

@@ -1,5 +1,6 @@
 /** `seerflow pause <workflowId>`: stop pretraining at once (the running segment checkpoints first), until `seerflow resume`. */
 import type { Command } from 'commander';
+import { pauseSignal } from '../../contracts/pretrain';
 import { connectClient } from '../common';
 import { pretrainWorkflowId } from '../stage-ids';
 
@@ -11,7 +12,7 @@ export function register(program: Command): void {
       const { client, connection } = await connectClient();
       try {
         const target = await pretrainWorkflowId(client, workflowId);
-        await client.workflow.getHandle(target).signal('pause');
+        await client.workflow.getHandle(target).signal(pauseSignal);
         process.stdout.write(`pause sent to ${target}\n`);
       } finally {
         await connection.close();

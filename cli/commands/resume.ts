@@ -1,5 +1,6 @@
 /** `seerflow resume <workflowId>`: continue a paused run from its newest checkpoint. */
 import type { Command } from 'commander';
+import { resumeSignal } from '../../contracts/pretrain';
 import { connectClient } from '../common';
 import { pretrainWorkflowId } from '../stage-ids';
 
@@ -11,7 +12,7 @@ export function register(program: Command): void {
       const { client, connection } = await connectClient();
       try {
         const target = await pretrainWorkflowId(client, workflowId);
-        await client.workflow.getHandle(target).signal('resume');
+        await client.workflow.getHandle(target).signal(resumeSignal);
         process.stdout.write(`resume sent to ${target}\n`);
       } finally {
         await connection.close();

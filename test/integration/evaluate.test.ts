@@ -9,11 +9,15 @@ import { createHash } from 'node:crypto';
 import { readLabels } from '../../activities/evaluate/eval-data';
 import { classBalancedSubset, type LabelSubset } from '../../activities/evaluate/subsets';
 import { loadConfig } from '../../config/load';
-import { evaluateKeys, type EvaluationInput, type EvaluationResult } from '../../contracts/evaluate';
+import {
+  evaluateKeys,
+  evaluateProgressQuery,
+  type EvaluationInput,
+  type EvaluationResult,
+} from '../../contracts/evaluate';
 import { createSwavEngine } from '../../engine';
 import { SEED_LAYOUT, seedCorpus } from '../../datasets/corpus/seed';
 import { getJson } from '../../infra/s3';
-import type { EvaluateProgress } from '../../workflows/evaluate';
 import { connectStack, dropBucket, freshBucket, withWorkers, type Stack } from './harness';
 
 let stack: Stack;
@@ -73,7 +77,7 @@ it('runs every protocol x init, writes the result, draws balanced reproducible s
   const { first, progress, second, secondMs } = await withWorkers(stack, ['orchestrator', 'io', 'gpu'], async () => {
     const h = await run('first');
     const first = (await h.result()) as EvaluationResult;
-    const progress = (await h.query('evaluateProgress')) as EvaluateProgress;
+    const progress = await h.query(evaluateProgressQuery);
     const t0 = Date.now();
     const second = (await (await run('second')).result()) as EvaluationResult;
     return { first, progress, second, secondMs: Date.now() - t0 };

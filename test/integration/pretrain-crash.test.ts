@@ -11,7 +11,14 @@ import { loadConfig } from '../../config/load';
 import { IngestSchema } from '../../config/schema';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
 import type { PreprocessInput, PreprocessResult } from '../../contracts/preprocess';
-import { pretrainKeys, type PretrainInput, type PretrainResult } from '../../contracts/pretrain';
+import {
+  pauseSignal,
+  pretrainKeys,
+  pretrainProgressQuery,
+  resumeSignal,
+  type PretrainInput,
+  type PretrainResult,
+} from '../../contracts/pretrain';
 import { readStateHeader } from '../../engine/state';
 import { permutation } from '../../ml/rng';
 import type { LatestFile } from '../../activities/pretrain/checkpoints';
@@ -212,12 +219,8 @@ it('pause stops training after a checkpoint, resume continues, cancel checkpoint
     const EPOCHS = 12;
     const handle = await startPretrain('controlled', EPOCHS);
     await waitUntil(async () => (await committedStep('controlled')) >= INTERVAL, 300_000, 'the first checkpoint');
-    await handle.signal('pause');
-    await waitUntil(
-      async () => ((await handle.query('pretrainProgress')) as { paused: boolean }).paused,
-      30_000,
-      'paused',
-    );
+    await handle.signal(pauseSignal);
+    await waitUntil(async () => (await handle.query(pretrainProgressQuery)).paused, 30_000, 'paused');
     // Paused: the segment checkpointed and stopped; nothing moves any more.
     await waitUntil(
       async () => (await handle.describe()).raw.pendingActivities?.length === 0,
@@ -227,7 +230,7 @@ it('pause stops training after a checkpoint, resume continues, cancel checkpoint
     const atPause = await committedStep('controlled');
     await new Promise((r) => setTimeout(r, 3000));
     expect(await committedStep('controlled')).toBe(atPause);
-    await handle.signal('resume');
+    await handle.signal(resumeSignal);
     const done = (await handle.result()) as PretrainResult;
     expect(done.steps).toBe(Math.floor(images / cfg.train.batchSize) * EPOCHS);
     expect(atPause).toBeLessThan(done.steps);

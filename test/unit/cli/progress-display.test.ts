@@ -1,6 +1,6 @@
 /** How `seerflow run` / `seerflow eval` / `seerflow status` show the evaluate stage's `evaluateProgress` answer. */
 import { barStates, describeSnapshot, evaluateDetail } from '../../../cli/progress';
-import type { EvaluateProgress } from '../../../workflows/evaluate';
+import type { EvaluateProgress } from '../../../contracts/evaluate';
 
 function progress(over: Partial<EvaluateProgress> = {}): EvaluateProgress {
   return { runName: 'r', done: 0, total: 30, finished: [], finishedDetection: [], ...over };
