@@ -12,7 +12,8 @@ import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/c
 import { ApplicationFailure } from '@temporalio/common';
 import sharp from 'sharp';
 import { ErrorType } from '../../contracts/errors';
-import { DetectorNonFiniteLossError, DetectorTrainer, normalizeImages, type TrainBox } from '../../engine/detector';
+import { NonFiniteLossError } from '../../contracts/errors';
+import { DetectorTrainer, normalizeImages, type TrainBox } from '../../engine/detector';
 import { detectionKeys, type DetectionCoco, type DetectionManifest } from '../../datasets/detection/build-dataset';
 import { createS3Client, getBytes, getJson, putJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
@@ -303,7 +304,7 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
       try {
         r = trainer.step(x, batch, boxes, lr);
       } catch (err) {
-        if (err instanceof DetectorNonFiniteLossError)
+        if (err instanceof NonFiniteLossError)
           fail(ErrorType.NonFiniteLoss, `${err.message}; newest good checkpoint ${pointer?.key ?? 'none'}`);
         throw err;
       }

@@ -8,7 +8,7 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ErrorType } from '../../contracts/errors';
 import type { ClassificationRun } from '../../contracts/evaluate';
-import { NonFiniteClassifierLossError } from '../../engine/classifier';
+import { NonFiniteLossError } from '../../contracts/errors';
 import { createS3Client, getBytes, getJson, putJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { ClassifyInputError, ClassifyStopped, runClassificationJob, type ClassifyIo } from './classify-run';
@@ -74,7 +74,7 @@ if (require.main === module) {
           const errorType =
             err instanceof ClassifyInputError
               ? ErrorType.InvalidInput
-              : err instanceof NonFiniteClassifierLossError
+              : err instanceof NonFiniteLossError
                 ? ErrorType.NonFiniteLoss
                 : undefined;
           send({
