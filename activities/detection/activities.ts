@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { activityInfo, heartbeat } from '@temporalio/activity';
+import { heartbeat } from '@temporalio/activity';
 import { ErrorType, SeerflowError } from '../../contracts/errors';
 import {
   detectionKeys,
@@ -23,22 +23,16 @@ import { PROJECT_ROOT } from '../../infra/settings';
 import { toApplicationFailure, withFailureConversion } from '../shared/failure';
 import { workerShutdown, type ShutdownRegistry } from '../shared/shutdown';
 import type { StopReason, TrainerSettings } from '../training-kit/protocol';
-import { relayTraining, stoppedFailure } from '../training-kit/relay';
+import { attemptOptions, previousBeat, relayTraining, stoppedFailure, type TrainingDeps } from '../training-kit/relay';
 import { DEFAULT_STOP_GRACE_SECONDS, nodeEngine, superviseTrainer } from '../training-kit/supervisor';
 import type { DetectionTrainerMessage } from './trainer-process';
 import type { DetectionCheckpointPointer, DetectionHeartbeat, DetectionJob, DetectionRunResult } from './types';
 
 /** Dependencies of {@link createDetectionActivities}. */
-export interface DetectionDeps {
+export interface DetectionDeps extends TrainingDeps {
   s3: S3Client;
   /** Compiled trainer script; defaults to dist/activities/detection/trainer-process.js. */
   trainerScript?: string;
-  /** Seconds the trainer gets to stop after a stop request before it is killed. @default 60 */
-  stopGraceSeconds?: number;
-  /** S3 settings sent to the trainer; without them it reads its environment. */
-  trainerSettings?: TrainerSettings;
-  /** Worker shutdown registry; defaults to the process's (tests pass their own). */
-  shutdown?: ShutdownRegistry;
 }
 
 /** Default location of the compiled trainer. */
@@ -149,19 +143,11 @@ export function createDetectionActivities(deps: DetectionDeps) {
           `detection dataset s3://${job.bucket}/${detectionKeys.manifest(prefix)} not found; build it with \`seerflow detection build\``,
         );
       }
-      const info = activityInfo();
-      const last = info.heartbeatDetails as DetectionHeartbeat | undefined;
+      const last = previousBeat<DetectionHeartbeat>();
       return relayTraining<DetectionJob, DetectionCheckpointPointer, DetectionRunResult, DetectionHeartbeat>({
+        ...attemptOptions(deps, job, last?.pointer),
         engine: nodeEngine(script),
         label: 'detection trainer',
-        run: {
-          job,
-          attempt: info.attempt,
-          ...(last?.pointer ? { resume: last.pointer } : {}),
-          ...(deps.trainerSettings ? { settings: deps.trainerSettings } : {}),
-        },
-        stopGraceMs: (deps.stopGraceSeconds ?? DEFAULT_STOP_GRACE_SECONDS) * 1000,
-        shutdown: deps.shutdown ?? workerShutdown,
         beat: {
           phase: 'starting',
           epoch: last?.pointer?.epoch ?? 0,

@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { activityInfo, heartbeat } from '@temporalio/activity';
+import { heartbeat } from '@temporalio/activity';
 import { ErrorType, SeerflowError } from '../../contracts/errors';
 import {
   evaluateKeys,
@@ -22,24 +22,16 @@ import { PROJECT_ROOT } from '../../infra/settings';
 import { summarizeClassification } from '../../ml/stats';
 import { summarizeDetection } from '../detection/types';
 import { withFailureConversion } from '../shared/failure';
-import { workerShutdown, type ShutdownRegistry } from '../shared/shutdown';
-import type { TrainerSettings } from '../training-kit/protocol';
-import { relayTraining } from '../training-kit/relay';
-import { DEFAULT_STOP_GRACE_SECONDS, nodeEngine } from '../training-kit/supervisor';
+import { attemptOptions, previousBeat, relayTraining, type TrainingDeps } from '../training-kit/relay';
+import { nodeEngine } from '../training-kit/supervisor';
 import { buildEvalData, readLabels, type EvalDataRef } from './eval-data';
 import { classificationFingerprint, classifierRunDir, type ClassificationJob, type ClassifierPointer } from './jobs';
 import { classBalancedSubset, type LabelSubset } from './subsets';
 
-export interface EvaluateDeps {
+export interface EvaluateDeps extends TrainingDeps {
   s3: S3Client;
   /** Path of the compiled classifier script; defaults to dist/activities/evaluate/classify-process.js. */
   classifierScript?: string;
-  /** Seconds the child gets to finish its epoch after a stop request before it is killed. @default 60 */
-  stopGraceSeconds?: number;
-  /** S3 settings sent to the child; without them it reads its environment. */
-  trainerSettings?: TrainerSettings;
-  /** Worker shutdown registry; defaults to the process's (tests pass their own). */
-  shutdown?: ShutdownRegistry;
 }
 
 /** Heartbeat details of runClassification. */
@@ -119,20 +111,12 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
         const { fingerprint: _f, losses: _l, ...run } = done;
         return run;
       }
-      const info = activityInfo();
-      const last = info.heartbeatDetails as ClassificationHeartbeat | undefined;
+      const last = previousBeat<ClassificationHeartbeat>();
+      // A stop request lets the child finish and commit its current epoch (it checks after each epoch).
       return relayTraining<ClassificationJob, ClassifierPointer, ClassificationRun, ClassificationHeartbeat>({
+        ...attemptOptions(deps, job, last?.pointer),
         engine: nodeEngine(script),
         label: 'classifier',
-        run: {
-          job,
-          attempt: info.attempt,
-          ...(last?.pointer ? { resume: last.pointer } : {}),
-          ...(deps.trainerSettings ? { settings: deps.trainerSettings } : {}),
-        },
-        stopGraceMs: (deps.stopGraceSeconds ?? DEFAULT_STOP_GRACE_SECONDS) * 1000,
-        // A stop request lets the child finish and commit its current epoch (it checks after each epoch).
-        shutdown: deps.shutdown ?? workerShutdown,
         beat: { epochsDone: last?.pointer?.epochsDone ?? 0, ...(last?.pointer ? { pointer: last.pointer } : {}) },
         nextBeat: (event) =>
           event.type === 'checkpoint'

@@ -22,25 +22,17 @@ import {
 import { getJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
 import { withFailureConversion } from '../shared/failure';
-import { workerShutdown, type ShutdownRegistry } from '../shared/shutdown';
 import { s3ObjectStorage } from '../training-kit/object-storage';
-import type { TrainerSettings } from '../training-kit/protocol';
-import { relayTraining } from '../training-kit/relay';
-import { DEFAULT_STOP_GRACE_SECONDS, nodeEngine } from '../training-kit/supervisor';
+import { attemptOptions, previousBeat, relayTraining, type TrainingDeps } from '../training-kit/relay';
+import { nodeEngine } from '../training-kit/supervisor';
 import { pretrainCheckpointStore } from './checkpoints';
 
-export interface PretrainDeps {
+export interface PretrainDeps extends TrainingDeps {
   s3: S3Client;
   /** Used to signal committed checkpoints to the workflow; optional (tests without a server). */
   client?: Client;
   /** Path of the compiled trainer script; defaults to dist/activities/pretrain/trainer-process.js. */
   trainerScript?: string;
-  /** Seconds the trainer gets to checkpoint after a stop request before it is killed. @default 60 */
-  stopGraceSeconds?: number;
-  /** S3 settings sent to the trainer; without them it reads its environment. */
-  trainerSettings?: TrainerSettings;
-  /** Worker shutdown registry the trainer joins. @default the process's */
-  shutdown?: ShutdownRegistry;
 }
 
 export interface SegmentHeartbeat {
@@ -86,22 +78,13 @@ export function createPretrainActivities(deps: PretrainDeps) {
     },
 
     async trainSegment(job: PretrainJob): Promise<SegmentResult> {
-      const info = activityInfo();
-      const last = info.heartbeatDetails as SegmentHeartbeat | undefined;
       // A retry knows a pointer from its previous attempt's heartbeat; the workflow's may be older.
-      const resumeFrom = newestPointer([last?.pointer, job.resumeFrom], byStep);
-      const workflowId = info.workflowExecution?.workflowId;
+      const resumeFrom = newestPointer([previousBeat<SegmentHeartbeat>()?.pointer, job.resumeFrom], byStep);
+      const workflowId = activityInfo().workflowExecution?.workflowId;
       return relayTraining<PretrainJob, CheckpointPointer, SegmentResult, SegmentHeartbeat>({
+        ...attemptOptions(deps, { ...job, ...(resumeFrom ? { resumeFrom } : {}) }, resumeFrom),
         engine: nodeEngine(script),
         label: 'trainer',
-        run: {
-          job: { ...job, ...(resumeFrom ? { resumeFrom } : {}) },
-          attempt: info.attempt,
-          ...(resumeFrom ? { resume: resumeFrom } : {}),
-          ...(deps.trainerSettings ? { settings: deps.trainerSettings } : {}),
-        },
-        stopGraceMs: (deps.stopGraceSeconds ?? DEFAULT_STOP_GRACE_SECONDS) * 1000,
-        shutdown: deps.shutdown ?? workerShutdown,
         beat: {
           step: resumeFrom?.step ?? 0,
           ...(resumeFrom ? { pointer: resumeFrom, cursor: resumeFrom.cursor } : {}),

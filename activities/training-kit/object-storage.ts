@@ -2,8 +2,8 @@
  * The few object operations the checkpoint store and the trainers need, on one bucket. The S3 implementation is
  * the real one; the classification run takes any implementation (in-memory in its unit test).
  */
-import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { getBytes } from '../../infra/s3';
+import { DeleteObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { getBytes, putBytes } from '../../infra/s3';
 
 export interface ObjectStorage {
   /** undefined when the object does not exist */
@@ -18,17 +18,7 @@ export interface ObjectStorage {
 export function s3ObjectStorage(s3: S3Client, bucket: string): Required<ObjectStorage> {
   return {
     getBytes: (key) => getBytes(s3, bucket, key),
-    async putBytes(key, bytes, contentType = 'application/octet-stream') {
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: bytes,
-          ContentLength: bytes.length,
-          ContentType: contentType,
-        }),
-      );
-    },
+    putBytes: (key, bytes, contentType) => putBytes(s3, bucket, key, bytes, contentType),
     async deleteKey(key) {
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
     },

@@ -5,11 +5,12 @@
  * committed checkpoints go to `onCheckpoint` (pretraining signals its workflow), cancellation and worker shutdown
  * stop the engine, and a stopped run ends as a CancelledFailure (cancel) or the retryable `WorkerShutdown`.
  */
-import { Context } from '@temporalio/activity';
+import { activityInfo, Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import { ErrorType, SeerflowError } from '../../contracts/errors';
-import type { CheckpointEvent, ProgressEvent, StopReason } from './protocol';
-import { superviseTrainer, type SuperviseOptions } from './supervisor';
+import { workerShutdown, type ShutdownRegistry } from '../shared/shutdown';
+import type { CheckpointEvent, ProgressEvent, RunCommand, StopReason, TrainerSettings } from './protocol';
+import { DEFAULT_STOP_GRACE_SECONDS, superviseTrainer, type SuperviseOptions } from './supervisor';
 
 /** Longest time without a heartbeat: the last details are sent again when nothing else was reported. */
 export const KEEP_ALIVE_MS = 5000;
@@ -23,6 +24,39 @@ export interface RelayOptions<J, P, R, B> extends Omit<SuperviseOptions<J, P, R>
   onCheckpoint?(pointer: P): void;
   /** Words for the failure of a stopped attempt: what was committed. */
   stoppedMessage(reason: StopReason, pointer: P | undefined, beat: B): string;
+}
+
+/** What the training activities take from the worker (`ActivityDeps`) for their engine processes. */
+export interface TrainingDeps {
+  /** Seconds the engine gets after a stop request before it is killed. @default 60 */
+  stopGraceSeconds?: number;
+  /** S3 settings sent in `run`; without them the engine reads its environment. */
+  trainerSettings?: TrainerSettings;
+  /** Worker shutdown registry the engine joins. @default the process's */
+  shutdown?: ShutdownRegistry;
+}
+
+/** The heartbeat details of the previous attempt (Temporal passes them to a retry). */
+export function previousBeat<B>(): B | undefined {
+  return activityInfo().heartbeatDetails as B | undefined;
+}
+
+/** The relay options that come from the deps and the current attempt: the run command, grace and registry. */
+export function attemptOptions<J, P>(
+  deps: TrainingDeps,
+  job: J,
+  resume: P | undefined,
+): { run: Omit<RunCommand<J, P>, 'type'>; stopGraceMs: number; shutdown: ShutdownRegistry } {
+  return {
+    run: {
+      job,
+      attempt: activityInfo().attempt,
+      ...(resume !== undefined ? { resume } : {}),
+      ...(deps.trainerSettings ? { settings: deps.trainerSettings } : {}),
+    },
+    stopGraceMs: (deps.stopGraceSeconds ?? DEFAULT_STOP_GRACE_SECONDS) * 1000,
+    shutdown: deps.shutdown ?? workerShutdown,
+  };
 }
 
 /** The failure of an attempt stopped for `reason`. */
