@@ -1,9 +1,9 @@
 /**
- * The detection benchmark's job, heartbeat and result types, its S3 keys and the seed summary. No runtime
+ * The detection benchmark's job, heartbeat and result types and its S3 keys. No runtime
  * imports, so workflows may import this file.
  */
 import type { RegNetConfig } from '../../config/schema';
-import type { DetectionRun, EvaluationResult, Initialisation, SeedStat } from '../../contracts/evaluate';
+import type { DetectionRun, Initialisation } from '../../contracts/evaluate';
 import type { CheckpointPointer } from '../../contracts/pretrain';
 
 /** Training settings of a detection run (defaults in {@link resolveDetectionSettings}). */
@@ -112,26 +112,3 @@ export const detectionRunKeys = {
   result: (root: string) => `${root}result.json`,
   detections: (root: string) => `${root}detections_test.json`,
 };
-
-/** Mean and sample standard deviation (n - 1; 0 for one value), as the evaluation report. */
-export function seedStat(values: readonly number[]): SeedStat {
-  const n = values.length;
-  const mean = values.reduce((a, b) => a + b, 0) / Math.max(1, n);
-  const ss = values.reduce((a, b) => a + (b - mean) ** 2, 0);
-  return { mean, std: n > 1 ? Math.sqrt(ss / (n - 1)) : 0, values: [...values] };
-}
-
-/**
- * `EvaluationResult.detectionSummary`: per init, AP / AP50 / AP75 over seeds (seed order), as fractions like
- * `DetectionRun.stats` (the report scales by 100).
- */
-export function summarizeDetection(runs: readonly DetectionRun[]): NonNullable<EvaluationResult['detectionSummary']> {
-  const out: NonNullable<EvaluationResult['detectionSummary']> = {};
-  for (const init of ['pretrained', 'scratch'] as const) {
-    const list = runs.filter((r) => r.init === init).sort((a, b) => a.seed - b.seed);
-    if (list.length === 0) continue;
-    const pick = (i: number) => seedStat(list.map((r) => r.stats[i] ?? 0));
-    out[init] = { AP: pick(0), AP50: pick(1), AP75: pick(2) };
-  }
-  return out;
-}

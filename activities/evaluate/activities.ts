@@ -18,8 +18,7 @@ import {
 import { SEED_LAYOUT } from '../../datasets/corpus/seed';
 import { getJson, putJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
-import { summarizeClassification } from '../../ml/stats';
-import { summarizeDetection } from '../detection/types';
+import { summarizeClassification, summarizeDetection } from '../../ml/stats';
 import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from '../shared/shutdown';
 import { superviseTrainerChild } from '../shared/trainer-child';
 import type { ClassifierMessage } from './classify-process';

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { runDetectionProcess } from '../../activities/detection/activities';
-import { summarizeDetection, type DetectionJob, type DetectionRunResult } from '../../activities/detection/types';
+import type { DetectionJob, DetectionRunResult } from '../../activities/detection/types';
 import type { Initialisation } from '../../contracts/evaluate';
 import { pretrainKeys, type CheckpointPointer } from '../../contracts/pretrain';
 import {
@@ -19,6 +19,7 @@ import {
 } from '../../datasets/detection/build-dataset';
 import { createS3Client, ensureBucket, getBytes, getJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
+import { summarizeDetection } from '../../ml/stats';
 import { addConfigOptions, configFromOptions, printJson, type ConfigCliOptions } from '../common';
 import { formatDetectionSummary } from '../eval-table';
 import { CliError, EXIT } from '../exit-codes';
