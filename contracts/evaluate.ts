@@ -126,6 +126,50 @@ export function evaluationInputFor(cfg: SeerConfig, runName: string, checkpoint:
   };
 }
 
+/** Where the packed canonical labelled splits are and what they hold (`prepareEvalData`'s result). */
+export interface EvalDataRef {
+  trainKey: string;
+  testKey: string;
+  trainImages: number;
+  testImages: number;
+  numClasses: number;
+  shortSide: number;
+  jpegQuality: number;
+  /** SHA-256 of the train labels file (subsets record it too) */
+  trainLabelsSha256: string;
+  /** labelled keys that were missing from the bucket or failed to decode (left out) */
+  skipped: { key: string; reason: string }[];
+}
+
+/** Input of `runClassification`: a slice of the evaluation input plus what this run is. */
+export interface ClassificationJob extends Pick<
+  EvaluationInput,
+  'runName' | 'bucket' | 'checkpoint' | 'regnet' | 'swav' | 'epochs'
+> {
+  protocol: ClassificationProtocol;
+  init: Initialisation;
+  seed: number;
+  /** label fraction (1 for linear and finetune) */
+  fraction: number;
+  batchSize: number;
+  data: EvalDataRef;
+  /** key list of the class-balanced subset when fraction < 1 */
+  subsetKey?: string;
+}
+
+/** The newest committed epoch of a classification run (heartbeat details and latest.json). */
+export interface ClassifierPointer {
+  fingerprint: string;
+  epochsDone: number;
+  key: string;
+  sha256: string;
+  /** test top-1 after each committed epoch */
+  curve: number[];
+  /** mean train loss of each committed epoch */
+  losses: number[];
+  computeSeconds: number;
+}
+
 /** What the report is built from; written by the pipeline at its end. */
 export interface ReportInput {
   runName: string;
@@ -146,6 +190,17 @@ export const evaluateKeys = {
     `labels/fashion-mnist/subsets/train-${Math.round(fraction * 1000) / 10}pct-seed${seed}.json`,
   report: (runName: string) => `runs/${runName}/report/`,
 };
+
+/**
+ * S3 folder of one classification run; the fingerprint of its inputs (`classificationFingerprint`, computed in
+ * the activities) in the name keeps runs with other inputs apart.
+ */
+export function classifierRunDir(
+  job: Pick<ClassificationJob, 'runName' | 'protocol' | 'init' | 'seed'>,
+  fingerprint: string,
+): string {
+  return `${evaluateKeys.root(job.runName)}classification/${job.protocol}-${job.init}-seed${job.seed}-${fingerprint.slice(0, 10)}/`;
+}
 
 /** What `evaluateProgress` answers. */
 export interface EvaluateProgress {

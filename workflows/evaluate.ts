@@ -6,12 +6,12 @@
  * finished run is a cache hit, so re-running the stage redoes nothing.
  */
 import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { DetectionJob } from '../activities/detection/types';
 import type { GpuActivities, IoActivities } from '../activities';
-import type { ClassificationJob } from '../activities/evaluate/jobs';
+import type { DetectionJob } from '../contracts/detection';
 import { NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import {
   evaluateProgressQuery,
+  type ClassificationJob,
   type ClassificationProtocol,
   type ClassificationRun,
   type DetectionRun,

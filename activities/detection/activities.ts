@@ -22,7 +22,12 @@ import { PROJECT_ROOT } from '../../infra/settings';
 import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from '../shared/shutdown';
 import { superviseTrainerChild } from '../shared/trainer-child';
 import type { DetectionTrainerCommand, DetectionTrainerMessage } from './trainer-process';
-import type { DetectionCheckpointPointer, DetectionHeartbeat, DetectionJob, DetectionRunResult } from './types';
+import type {
+  DetectionCheckpointPointer,
+  DetectionHeartbeat,
+  DetectionJob,
+  DetectionRunResult,
+} from '../../contracts/detection';
 
 /** Dependencies of {@link createDetectionActivities}. */
 export interface DetectionDeps {

@@ -27,7 +27,7 @@ import {
   type DetectionLatestFile,
   type DetectionRunResult,
   type DetectionTrainSettings,
-} from './types';
+} from '../../contracts/detection';
 
 /** Messages from the trainer to its parent. */
 export type DetectionTrainerMessage =

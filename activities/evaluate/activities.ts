@@ -10,9 +10,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import { ErrorType } from '../../contracts/errors';
 import {
+  classifierRunDir,
   evaluateKeys,
+  type ClassificationJob,
   type ClassificationRun,
+  type ClassifierPointer,
   type DetectionRun,
+  type EvalDataRef,
   type EvaluationResult,
 } from '../../contracts/evaluate';
 import { SEED_LAYOUT } from '../../datasets/corpus/seed';
@@ -22,8 +26,8 @@ import { summarizeClassification, summarizeDetection } from '../../ml/stats';
 import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from '../shared/shutdown';
 import { superviseTrainerChild } from '../shared/trainer-child';
 import type { ClassifierMessage } from './classify-process';
-import { buildEvalData, readLabels, type EvalDataRef } from './eval-data';
-import { classificationFingerprint, classifierRunDir, type ClassificationJob, type ClassifierPointer } from './jobs';
+import { buildEvalData, readLabels } from './eval-data';
+import { classificationFingerprint } from './fingerprint';
 import { classBalancedSubset, type LabelSubset } from './subsets';
 
 export interface EvaluateDeps {

@@ -12,7 +12,7 @@ import { NonFiniteClassifierLossError } from '../../engine/classifier';
 import { createS3Client, getBytes, getJson, putJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
 import { ClassifyInputError, ClassifyStopped, runClassificationJob, type ClassifyIo } from './classify-run';
-import type { ClassificationJob, ClassifierPointer } from './jobs';
+import type { ClassificationJob, ClassifierPointer } from '../../contracts/evaluate';
 
 export type ClassifierMessage =
   | { type: 'epoch'; pointer: ClassifierPointer; loss: number; top1: number }

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { EvalDataRef } from '../../contracts/evaluate';
 import { SEED_LAYOUT } from '../../datasets/corpus/seed';
 import { getBytes, getJson, getText, putJson } from '../../infra/s3';
 import { canonicalizeImage } from '../preprocess/canonicalize';
@@ -20,21 +21,6 @@ export interface LabelLine {
   key: string;
   index: number;
   label: number;
-}
-
-/** Where the packed canonical splits are and what they hold. */
-export interface EvalDataRef {
-  trainKey: string;
-  testKey: string;
-  trainImages: number;
-  testImages: number;
-  numClasses: number;
-  shortSide: number;
-  jpegQuality: number;
-  /** SHA-256 of the train labels file (subsets record it too) */
-  trainLabelsSha256: string;
-  /** labelled keys that were missing from the bucket or failed to decode (left out) */
-  skipped: { key: string; reason: string }[];
 }
 
 /** One packed image. */

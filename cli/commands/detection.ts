@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { runDetectionProcess } from '../../activities/detection/activities';
-import type { DetectionJob, DetectionRunResult } from '../../activities/detection/types';
+import type { DetectionJob, DetectionRunResult } from '../../contracts/detection';
 import type { Initialisation } from '../../contracts/evaluate';
 import { pretrainKeys, type CheckpointPointer } from '../../contracts/pretrain';
 import {

@@ -1,4 +1,4 @@
-import { resolveDetectionSettings } from '../../../../activities/detection/types';
+import { resolveDetectionSettings } from '../../../contracts/detection';
 describe('detection training settings', () => {
   it('resolves training defaults; a single-epoch run has no warmup', () => {
     expect(resolveDetectionSettings({ epochs: 20 })).toMatchObject({

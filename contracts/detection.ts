@@ -1,10 +1,10 @@
 /**
- * The detection benchmark's job, heartbeat and result types and its S3 keys. No runtime
- * imports, so workflows may import this file.
+ * The detection benchmark's durable interface: the job of `runDetection`, its heartbeat, checkpoint pointer and
+ * result, and the S3 keys of a run. Safe to import from workflows (pure, no Node built-ins).
  */
-import type { RegNetConfig } from '../../config/schema';
-import type { DetectionRun, Initialisation } from '../../contracts/evaluate';
-import type { CheckpointPointer } from '../../contracts/pretrain';
+import type { RegNetConfig } from '../config/schema';
+import type { DetectionRun, Initialisation } from './evaluate';
+import type { CheckpointPointer } from './pretrain';
 
 /** Training settings of a detection run (defaults in {@link resolveDetectionSettings}). */
 export interface DetectionTrainSettings {
