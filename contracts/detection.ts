@@ -1,44 +1,45 @@
 /**
- * The detection benchmark's durable interface: the job of `runDetection`, its heartbeat, checkpoint pointer and
- * result, and the S3 keys of a run. Safe to import from workflows (pure, no Node built-ins).
+ * The detection benchmark's durable interface: its spec (one shape from `eval.detection` through the evaluation
+ * input and the dataset activity to the trainer's job), the job of `runDetection`, its heartbeat, checkpoint
+ * pointer and result, and the S3 keys of a run. Safe to import from workflows (pure, no Node built-ins).
  */
-import type { RegNetConfig } from '../config/schema';
+import type { DetectionSpec, DetectionTrainSettings, RegNetConfig } from '../config/schema';
 import type { DetectionRun, Initialisation } from './evaluate';
 import type { CheckpointPointer } from './pretrain';
 
-/** Training settings of a detection run (defaults in {@link resolveDetectionSettings}). */
-export interface DetectionTrainSettings {
-  /** Images per step (the last partial batch of an epoch is dropped). @default 16 */
-  batchSize: number;
-  /** AdamW peak learning rate. @default 0.002 */
-  lr: number;
-  /** Learning rate at the end of the cosine. @default 0.00002 */
-  finalLr: number;
-  /** Linear warmup epochs (0 when the run has a single epoch). @default 1 */
-  warmupEpochs: number;
-  /** AdamW decoupled weight decay (conv/linear weights only). @default 0.0001 */
-  weightDecay: number;
-  /** Channels of the fused map and head towers. @default 32 */
-  headWidth: number;
-  /** Random horizontal flips of training images. @default true */
-  flip: boolean;
-  /** Detections below this score are not reported. @default 0.01 */
-  scoreThreshold: number;
+/**
+ * The detection benchmark: its dataset (`images`, `testImages`, `size`, `photos`, and `seed`, the dataset's seed)
+ * and how its detectors train (`epochs`, `train`). Every field resolved by the schema (config/schema.ts:
+ * `eval.detection` plus `run.seed` in the pipeline, `DetectionSpecSchema` for `seerflow detection`).
+ */
+export type { DetectionSpec, DetectionTrainSettings };
+
+/** The part of a {@link DetectionSpec} that names the dataset: the input of `buildDetectionDataset`. */
+export type DetectionDatasetSpec = Pick<DetectionSpec, 'images' | 'testImages' | 'size' | 'seed' | 'photos'>;
+
+/** The dataset part of a spec (the training fields stay out of the dataset activity's input). */
+export function detectionDatasetOf(spec: DetectionDatasetSpec): DetectionDatasetSpec {
+  return {
+    images: spec.images,
+    testImages: spec.testImages,
+    size: spec.size,
+    seed: spec.seed,
+    ...(spec.photos !== undefined ? { photos: spec.photos } : {}),
+  };
 }
 
-/** Input of `runDetection`. */
-export interface DetectionJob {
+/** Input of `runDetection`: one detector (init, seed) trained as the spec's `epochs` and `train` say. */
+export interface DetectionJob extends Pick<DetectionSpec, 'epochs' | 'train'> {
   bucket: string;
   /** SwAV checkpoint whose trunk initialises the detector; required for init 'pretrained'. */
   checkpoint?: CheckpointPointer;
   /** Must be the config the checkpoint was trained with. */
   regnet: RegNetConfig;
   init: Initialisation;
+  /** the detector's seed (one of the evaluation seeds); the dataset's seed is in its prefix */
   seed: number;
-  epochs: number;
   /** `detection/<version>/` as written by `seerflow detection build`. */
   datasetPrefix: string;
-  train?: Partial<DetectionTrainSettings>;
 }
 
 /** One committed per-epoch checkpoint of a detection run. */
@@ -87,18 +88,21 @@ export interface DetectionLatestFile {
   history: DetectionCheckpointPointer[];
 }
 
-/** Defaults filled in. */
+/**
+ * The settings a run trains with: the job's, with the warmup capped at `epochs - 1` (none for a single-epoch run).
+ * Part of the run's fingerprint, so the key order is fixed here.
+ */
 export function resolveDetectionSettings(job: Pick<DetectionJob, 'epochs' | 'train'>): DetectionTrainSettings {
-  const t = job.train ?? {};
+  const t = job.train;
   return {
-    batchSize: t.batchSize ?? 16,
-    lr: t.lr ?? 0.002,
-    finalLr: t.finalLr ?? 0.00002,
-    warmupEpochs: Math.min(t.warmupEpochs ?? 1, job.epochs > 1 ? job.epochs - 1 : 0),
-    weightDecay: t.weightDecay ?? 1e-4,
-    headWidth: t.headWidth ?? 32,
-    flip: t.flip ?? true,
-    scoreThreshold: t.scoreThreshold ?? 0.01,
+    batchSize: t.batchSize,
+    lr: t.lr,
+    finalLr: t.finalLr,
+    warmupEpochs: Math.min(t.warmupEpochs, job.epochs > 1 ? job.epochs - 1 : 0),
+    weightDecay: t.weightDecay,
+    headWidth: t.headWidth,
+    flip: t.flip,
+    scoreThreshold: t.scoreThreshold,
   };
 }
 

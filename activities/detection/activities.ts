@@ -9,12 +9,7 @@ import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import { ErrorType } from '../../contracts/errors';
-import {
-  detectionKeys,
-  writeDetectionDataset,
-  type DetectionDatasetOptions,
-  type DetectionManifest,
-} from '../../datasets/detection/build-dataset';
+import { detectionKeys, writeDetectionDataset, type DetectionManifest } from '../../datasets/detection/build-dataset';
 import { FashionMnistMissingError } from '../../datasets/corpus/fashion-mnist';
 import { PhotosMissingError } from '../../datasets/corpus/photos';
 import { getJson } from '../../infra/s3';
@@ -24,6 +19,7 @@ import { superviseTrainerChild } from '../shared/trainer-child';
 import type { DetectionTrainerCommand, DetectionTrainerMessage } from './trainer-process';
 import type {
   DetectionCheckpointPointer,
+  DetectionDatasetSpec,
   DetectionHeartbeat,
   DetectionJob,
   DetectionRunResult,
@@ -113,7 +109,7 @@ export function createDetectionActivities(deps: DetectionDeps) {
      * Write the detection dataset to `s3://bucket/detection/<version>/` unless it is already complete
      * (idempotent; same options, same bytes) and return its manifest (`manifest.prefix` is the `datasetPrefix`).
      */
-    async buildDetectionDataset(input: { bucket: string } & DetectionDatasetOptions): Promise<DetectionManifest> {
+    async buildDetectionDataset(input: { bucket: string } & DetectionDatasetSpec): Promise<DetectionManifest> {
       const { bucket, ...opts } = input;
       heartbeat({ done: 0 });
       try {

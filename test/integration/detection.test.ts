@@ -30,7 +30,7 @@ function job(over: Partial<DetectionJob> = {}): DetectionJob {
     seed: 0,
     epochs: 1,
     datasetPrefix: prefix,
-    train: { batchSize: 16 },
+    train: tiny.eval.detection.train, // batch 16, the schema defaults
     ...over,
   };
 }

@@ -132,7 +132,7 @@ it('a detection run commits its current epoch on worker shutdown and the retry r
     seed: 3,
     epochs: 4,
     datasetPrefix,
-    train: { batchSize: 16 },
+    train: tiny.eval.detection.train, // batch 16, the schema defaults
   };
   const reference = (await new MockActivityEnvironment().run(
     createDetectionActivities({ s3: stack.s3 }).runDetection,
