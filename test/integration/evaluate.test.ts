@@ -20,6 +20,7 @@ import { createSwavEngine } from '../../engine';
 import { SEED_LAYOUT, seedCorpus } from '../../datasets/corpus/seed';
 import { getJson } from '../../infra/s3';
 import { connectStack, dropBucket, freshBucket, withWorkers, type Stack } from './harness';
+import { evaluateWorkflow } from '../../workflows';
 
 let stack: Stack;
 let bucket: string;
@@ -72,7 +73,7 @@ afterAll(async () => {
 
 it('runs every protocol x init, writes the result, draws balanced reproducible subsets; a re-run is cached', async () => {
   const run = (id: string) =>
-    stack.client.workflow.start('evaluateWorkflow', {
+    stack.client.workflow.start(evaluateWorkflow, {
       taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: `test-evaluate/${bucket}/${id}`,
       args: [input],
