@@ -225,10 +225,15 @@ const detectionFields = {
   train: DetectionTrainSchema,
 };
 
-/** The `testImages` default (a quarter of the training images), resolved here once: what follows carries a number. */
+/** The detection dataset's default test split: a quarter of the training images, rounded, at least 1. */
+export function defaultTestImages(images: number): number {
+  return Math.max(1, Math.round(images / 4));
+}
+
+/** Resolves `testImages` once, here: the resolved config and everything built from it carry a number. */
 function withTestImages<T extends { images: number; testImages?: number | undefined }>(d: T) {
   const { testImages, ...rest } = d;
-  return { ...rest, testImages: testImages ?? Math.max(1, Math.round(d.images / 4)) };
+  return { ...rest, testImages: testImages ?? defaultTestImages(d.images) };
 }
 
 /**

@@ -10,8 +10,6 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 import { ErrorType } from '../../contracts/errors';
 import { detectionKeys, writeDetectionDataset, type DetectionManifest } from '../../datasets/detection/build-dataset';
-import { FashionMnistMissingError } from '../../datasets/corpus/fashion-mnist';
-import { PhotosMissingError } from '../../datasets/corpus/photos';
 import { getJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
 import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from '../shared/shutdown';
@@ -112,20 +110,11 @@ export function createDetectionActivities(deps: DetectionDeps) {
     async buildDetectionDataset(input: { bucket: string } & DetectionDatasetSpec): Promise<DetectionManifest> {
       const { bucket, ...opts } = input;
       heartbeat({ done: 0 });
-      try {
-        const r = await writeDetectionDataset(deps.s3, bucket, opts, {
-          onProgress: (done, total) => heartbeat({ done, total }),
-        });
-        return r.manifest;
-      } catch (err) {
-        if (err instanceof RangeError)
-          throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: err.message, nonRetryable: true });
-        // Missing Debian data packages: a retry on this worker cannot help.
-        if (err instanceof FashionMnistMissingError || err instanceof PhotosMissingError) {
-          throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: err.message, nonRetryable: true });
-        }
-        throw err;
-      }
+      // Bad options (InvalidInput) and missing Debian data packages (DatasetMissing) are typed where they arise.
+      const r = await writeDetectionDataset(deps.s3, bucket, opts, {
+        onProgress: (done, total) => heartbeat({ done, total }),
+      });
+      return r.manifest;
     },
 
     /**

@@ -8,7 +8,6 @@
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
-import { ErrorType } from '../../contracts/errors';
 import {
   classifierRunDir,
   evaluateKeys,
@@ -68,15 +67,6 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
       const beat = setInterval(() => heartbeat(), 5000);
       try {
         return await buildEvalData(deps.s3, { ...input, onProgress: (done, total) => heartbeat({ done, total }) });
-      } catch (err) {
-        if ((err as Error).message.includes('not found') || (err as Error).message.startsWith('no labelled')) {
-          throw ApplicationFailure.create({
-            type: ErrorType.DatasetMissing,
-            message: (err as Error).message,
-            nonRetryable: true,
-          });
-        }
-        throw err;
       } finally {
         clearInterval(beat);
       }
@@ -89,11 +79,7 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
       seed: number;
     }): Promise<{ key: string; images: number; perClass: number }> {
       const key = evaluateKeys.subset(input.fraction, input.seed);
-      const { lines, sha256 } = await readLabels(deps.s3, input.bucket, SEED_LAYOUT.trainLabelsKey).catch(
-        (err: Error) => {
-          throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: err.message, nonRetryable: true });
-        },
-      );
+      const { lines, sha256 } = await readLabels(deps.s3, input.bucket, SEED_LAYOUT.trainLabelsKey);
       const existing = await getJson<LabelSubset>(deps.s3, input.bucket, key);
       // Same labels, fraction and seed draw the same keys: an existing subset is reused, never resampled.
       if (
