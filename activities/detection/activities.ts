@@ -10,14 +10,7 @@ import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { heartbeat } from '@temporalio/activity';
 import { ErrorType, SeerflowError } from '../../contracts/errors';
-import {
-  detectionKeys,
-  writeDetectionDataset,
-  type DetectionDatasetOptions,
-  type DetectionManifest,
-} from '../../datasets/detection/build-dataset';
-import { FashionMnistMissingError } from '../../datasets/corpus/fashion-mnist';
-import { PhotosMissingError } from '../../datasets/corpus/photos';
+import { detectionKeys, writeDetectionDataset, type DetectionManifest } from '../../datasets/detection/build-dataset';
 import { getJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
 import { toApplicationFailure, withFailureConversion } from '../shared/failure';
@@ -26,7 +19,13 @@ import type { StopReason, TrainerSettings } from '../training-kit/protocol';
 import { attemptOptions, previousBeat, relayTraining, stoppedFailure, type TrainingDeps } from '../training-kit/relay';
 import { DEFAULT_STOP_GRACE_SECONDS, nodeEngine, superviseTrainer } from '../training-kit/supervisor';
 import type { DetectionTrainerMessage } from './trainer-process';
-import type { DetectionCheckpointPointer, DetectionHeartbeat, DetectionJob, DetectionRunResult } from './types';
+import type {
+  DetectionCheckpointPointer,
+  DetectionDatasetSpec,
+  DetectionHeartbeat,
+  DetectionJob,
+  DetectionRunResult,
+} from '../../contracts/detection';
 
 /** Dependencies of {@link createDetectionActivities}. */
 export interface DetectionDeps extends TrainingDeps {
@@ -113,21 +112,14 @@ export function createDetectionActivities(deps: DetectionDeps) {
      * Write the detection dataset to `s3://bucket/detection/<version>/` unless it is already complete
      * (idempotent; same options, same bytes) and return its manifest (`manifest.prefix` is the `datasetPrefix`).
      */
-    async buildDetectionDataset(input: { bucket: string } & DetectionDatasetOptions): Promise<DetectionManifest> {
+    async buildDetectionDataset(input: { bucket: string } & DetectionDatasetSpec): Promise<DetectionManifest> {
       const { bucket, ...opts } = input;
       heartbeat({ done: 0 });
-      try {
-        const r = await writeDetectionDataset(deps.s3, bucket, opts, {
-          onProgress: (done, total) => heartbeat({ done, total }),
-        });
-        return r.manifest;
-      } catch (err) {
-        if (err instanceof RangeError) throw new SeerflowError(ErrorType.InvalidInput, err.message);
-        // Missing Debian data packages: a retry on this worker cannot help.
-        if (err instanceof FashionMnistMissingError || err instanceof PhotosMissingError)
-          throw new SeerflowError(ErrorType.DatasetMissing, err.message);
-        throw err;
-      }
+      // Bad options (InvalidInput) and missing Debian data packages (DatasetMissing) are typed where they arise.
+      const r = await writeDetectionDataset(deps.s3, bucket, opts, {
+        onProgress: (done, total) => heartbeat({ done, total }),
+      });
+      return r.manifest;
     },
 
     /**

@@ -26,7 +26,7 @@ import {
   type DetectionJob,
   type DetectionRunResult,
   type DetectionTrainSettings,
-} from './types';
+} from '../../contracts/detection';
 
 /** Events of the detection trainer (the kit's protocol with its pointer and result types). */
 export type DetectionTrainerMessage = EngineEvent<DetectionCheckpointPointer, DetectionRunResult>;

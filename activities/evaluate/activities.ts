@@ -9,23 +9,25 @@
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { heartbeat } from '@temporalio/activity';
-import { ErrorType, SeerflowError } from '../../contracts/errors';
 import {
+  classifierRunDir,
   evaluateKeys,
+  type ClassificationJob,
   type ClassificationRun,
+  type ClassifierPointer,
   type DetectionRun,
+  type EvalDataRef,
   type EvaluationResult,
 } from '../../contracts/evaluate';
 import { SEED_LAYOUT } from '../../datasets/corpus/seed';
 import { getJson, putJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
-import { summarizeClassification } from '../../ml/stats';
-import { summarizeDetection } from '../detection/types';
+import { summarizeClassification, summarizeDetection } from '../../ml/stats';
 import { withFailureConversion } from '../shared/failure';
 import { attemptOptions, previousBeat, relayTraining, type TrainingDeps } from '../training-kit/relay';
 import { nodeEngine } from '../training-kit/supervisor';
-import { buildEvalData, readLabels, type EvalDataRef } from './eval-data';
-import { classificationFingerprint, classifierRunDir, type ClassificationJob, type ClassifierPointer } from './jobs';
+import { buildEvalData, readLabels } from './eval-data';
+import { classificationFingerprint } from './fingerprint';
 import { classBalancedSubset, type LabelSubset } from './subsets';
 
 export interface EvaluateDeps extends TrainingDeps {
@@ -61,11 +63,6 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
       const beat = setInterval(() => heartbeat(), 5000);
       try {
         return await buildEvalData(deps.s3, { ...input, onProgress: (done, total) => heartbeat({ done, total }) });
-      } catch (err) {
-        if ((err as Error).message.includes('not found') || (err as Error).message.startsWith('no labelled')) {
-          throw new SeerflowError(ErrorType.DatasetMissing, (err as Error).message);
-        }
-        throw err;
       } finally {
         clearInterval(beat);
       }
@@ -78,11 +75,7 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
       seed: number;
     }): Promise<{ key: string; images: number; perClass: number }> {
       const key = evaluateKeys.subset(input.fraction, input.seed);
-      const { lines, sha256 } = await readLabels(deps.s3, input.bucket, SEED_LAYOUT.trainLabelsKey).catch(
-        (err: Error) => {
-          throw new SeerflowError(ErrorType.DatasetMissing, err.message);
-        },
-      );
+      const { lines, sha256 } = await readLabels(deps.s3, input.bucket, SEED_LAYOUT.trainLabelsKey);
       const existing = await getJson<LabelSubset>(deps.s3, input.bucket, key);
       // Same labels, fraction and seed draw the same keys: an existing subset is reused, never resampled.
       if (

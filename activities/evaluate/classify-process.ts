@@ -10,7 +10,7 @@ import { getJson, putJson } from '../../infra/s3';
 import { runTrainingChild, type TrainingContext, type TrainingOutcome } from '../training-kit/child';
 import { s3ObjectStorage } from '../training-kit/object-storage';
 import { ClassifyStopped, runClassificationJob, type ClassifyIo } from './classify-run';
-import type { ClassificationJob, ClassifierPointer } from './jobs';
+import type { ClassificationJob, ClassifierPointer } from '../../contracts/evaluate';
 
 async function train(
   ctx: TrainingContext<ClassificationJob, ClassifierPointer>,

@@ -9,8 +9,9 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createDetectionActivities } from '../../activities/detection/activities';
-import type { DetectionJob, DetectionRunResult } from '../../activities/detection/types';
+import type { DetectionJob, DetectionRunResult } from '../../contracts/detection';
 import { loadConfig } from '../../config/load';
+import { DetectionTrainSchema } from '../../config/schema';
 import type { DetectionManifest } from '../../datasets/detection/build-dataset';
 import { PROJECT_ROOT } from '../../infra/settings';
 import { connectStack, dropBucket, freshBucket, waitUntil, type Stack } from './harness';
@@ -73,7 +74,7 @@ describe('a training activity hands its engine the S3 settings it was given', ()
     seed,
     epochs: 1,
     datasetPrefix,
-    train: { batchSize: 8 },
+    train: DetectionTrainSchema.parse({ batchSize: 8 }),
   });
   const saved = process.env.SEERFLOW_S3_ENDPOINT;
 
