@@ -6,6 +6,8 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/bootstrap.sh --test || { echo "0 passed, 1 failed"; exit 1; }
+# Node 24: the project-local one when the bootstrap installed it (jest, the workers and their children use it)
+source scripts/node-env.sh
 ./bin/seerflow stack up || { echo "0 passed, 1 failed"; exit 1; }
 
 RESULTS="$ROOT/.seerflow/test-results"
