@@ -26,6 +26,8 @@ class DeviceOptions:
     precision: Precision = "float32"
     channels_last: bool = False
     compile: bool = False
+    # torch.compile backend; "inductor" generates kernels (needs a C++ compiler on CPU, Triton on GPU).
+    compile_backend: str = "inductor"
 
     def __post_init__(self) -> None:
         if self.precision not in ("float32", "bf16"):
@@ -79,7 +81,7 @@ def device_report(device: torch.device, opts: DeviceOptions) -> dict[str, Any]:
         "device": str(device),
         "precision": opts.precision,
         "channelsLast": opts.channels_last,
-        "compiled": opts.compile,
+        "compiled": opts.compile_backend if opts.compile else None,
         "threads": torch.get_num_threads(),
     }
     if device.type == "cuda":

@@ -10,7 +10,7 @@ Every trainable tensor is treated alike (no BN/bias exclusion: the tfjs engine a
 A parameter without a gradient (frozen prototypes) is not touched at all: no decay, no momentum update. Momentum
 buffers exist (zero) from the start, as in tfjs, so a checkpoint always has one per parameter; m * 0 + g == g is
 PyTorch's cloned first buffer. The multi-tensor path (torch._foreach_*) computes every norm and trust ratio on the
-device without a host sync; the per-tensor loop is the plain reference (tests check they agree)."""
+device without a host sync (norms accumulate in float64); the per-tensor loop is the plain reference (tests check they agree)."""
 
 from __future__ import annotations
 
@@ -60,16 +60,27 @@ class Lars(torch.optim.Optimizer):
             (_step_foreach if use_foreach else _step_loop)(params, grads, bufs, group)
 
 
+def _factors(
+    pn: torch.Tensor, gn: torch.Tensor, eta: float, wd: float, eps: float, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Trust ratio lambda and the weight-decay factor (wd, or 0 under the skip rule), from float64 norms and
+    rounded once to the parameter dtype, as ml/lars.ts does (float32 norms drift by ~1e-7 relative, which a
+    momentum update that cancels can amplify past the goldens' 1e-6)."""
+    ok = (pn != 0) & (gn != 0)
+    lam = torch.where(ok, eta * pn / (gn + pn * wd + eps), torch.ones_like(pn))
+    return lam.to(dtype), torch.where(ok, wd, 0.0).to(dtype)
+
+
 def _step_loop(params: list[torch.Tensor], grads: list[torch.Tensor], bufs: list[torch.Tensor], g: dict) -> None:
     eta, wd, eps, m, lr = g["trust_coefficient"], g["weight_decay"], g["eps"], g["momentum"], g["lr"]
     for p, grad, buf in zip(params, grads, bufs):
         if eta == 0:
             d = grad + p * wd
         else:
-            pn, gn = torch.linalg.vector_norm(p), torch.linalg.vector_norm(grad)
-            ok = (pn != 0) & (gn != 0)
-            lam = torch.where(ok, eta * pn / (gn + pn * wd + eps), torch.ones_like(pn))
-            d = (grad + p * torch.where(ok, wd, 0.0)) * lam
+            pn = torch.linalg.vector_norm(p, dtype=torch.float64)
+            gn = torch.linalg.vector_norm(grad, dtype=torch.float64)
+            lam, decay = _factors(pn, gn, eta, wd, eps, p.dtype)
+            d = (grad + p * decay) * lam
         buf.mul_(m).add_(d)
         p.sub_(buf * lr)
 
@@ -79,13 +90,11 @@ def _step_foreach(params: list[torch.Tensor], grads: list[torch.Tensor], bufs: l
     if eta == 0:
         d = torch._foreach_add(grads, torch._foreach_mul(params, wd))
     else:
-        pn = torch.stack(torch._foreach_norm(params))
-        gn = torch.stack(torch._foreach_norm(grads))
-        ok = (pn != 0) & (gn != 0)
-        lam = torch.where(ok, eta * pn / (gn + pn * wd + eps), torch.ones_like(pn)).unbind()
-        decay = torch.where(ok, wd, 0.0).unbind()
-        d = torch._foreach_add(grads, torch._foreach_mul(params, decay))
-        torch._foreach_mul_(d, lam)
+        pn = torch.stack(torch._foreach_norm(params, 2, dtype=torch.float64))
+        gn = torch.stack(torch._foreach_norm(grads, 2, dtype=torch.float64))
+        lam, decay = _factors(pn, gn, eta, wd, eps, params[0].dtype)
+        d = torch._foreach_add(grads, torch._foreach_mul(params, decay.unbind()))
+        torch._foreach_mul_(d, lam.unbind())
     torch._foreach_mul_(bufs, m)
     torch._foreach_add_(bufs, d)
     torch._foreach_add_(params, torch._foreach_mul(bufs, lr), alpha=-1.0)

@@ -45,7 +45,9 @@ class SwavTrainer:
         self.groups: list[CropGroup] = cfg.step.groups()
         self.iteration = 0
         self.queue: FeatureQueue | None = None
-        self.trunk = torch.compile(self.model.trunk) if self.opts.compile else self.model.trunk
+        # Compiled trunk: one graph per crop resolution; the BN buffers it updates are the module's own.
+        trunk = self.model.trunk
+        self.trunk = torch.compile(trunk, backend=self.opts.compile_backend) if self.opts.compile else trunk
         self._buffers = list(self.model.buffers())
         self._saved = [b.clone() for b in self._buffers]
 
