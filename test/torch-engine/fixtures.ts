@@ -12,8 +12,10 @@ import { computePlan, formatPlanJson, type PlanOptions } from '../../cli/command
 import { createSwavEngine, createSwavTrainer, type SwavEngineConfig } from '../../engine/index';
 import { readStateHeader, serializeState } from '../../engine/state';
 import { cropGroups, type SwavBatch } from '../../engine/swav-step';
+import { regnetSpec } from '../../ml/regnet';
 import { Rng } from '../../ml/rng';
 import { WORKLOADS } from '../../bench/workloads';
+import type { RegNetConfig } from '../../config/schema';
 
 /** Relative to the repository root, the working directory of the generator (as bench/ scripts do). */
 export const FIXTURE_DIR = join('test', 'fixtures', 'torch');
@@ -50,43 +52,61 @@ function planCase(name: string, opts: PlanOptions): unknown {
   return { name, options: opts, plan: JSON.parse(formatPlanJson(plan)) as unknown, spec: plan.spec };
 }
 
+/** A toy engine config: RegNetY generator inputs, crops (large, small) and the head/queue settings that differ. */
+function toyConfig(
+  regnet: Pick<RegNetConfig, 'depth' | 'w0' | 'wa' | 'wm' | 'groupWidth' | 'stemWidth'>,
+  crops: [large: number, largeCount: number, small: number, smallCount: number],
+  swav: Pick<
+    SwavEngineConfig['swav'],
+    | 'hiddenDims'
+    | 'headBatchNorm'
+    | 'featureDim'
+    | 'prototypes'
+    | 'epsilon'
+    | 'sinkhornIterations'
+    | 'freezePrototypesIters'
+    | 'queueLength'
+  >,
+  weightDecay: number,
+): SwavEngineConfig {
+  const [large, largeCount, small, smallCount] = crops;
+  return {
+    regnet: { ...regnet, bottleneckMultiplier: 1, seRatio: 0.25, rounding: 'pycls' },
+    swav: {
+      ...swav,
+      temperature: 0.1,
+      crops: [
+        { size: large, count: largeCount, minScale: 0.14, maxScale: 1 },
+        { size: small, count: smallCount, minScale: 0.05, maxScale: 0.14 },
+      ],
+      cropsForAssign: [0, 1],
+      epochQueueStarts: 0,
+    },
+    optim: { momentum: 0.9, weightDecay, larsTrustCoefficient: 0.001 },
+  };
+}
+
 /** A SEER-shaped config at toy size: ReLU-only two-layer head (no BN), group width not a power of 2, a queue. */
-export const SEER_SMALL: SwavEngineConfig = {
-  regnet: {
-    depth: 5,
-    w0: 24,
-    wa: 23.08,
-    wm: 2.53,
-    groupWidth: 12,
-    bottleneckMultiplier: 1,
-    seRatio: 0.25,
-    rounding: 'pycls',
-    stemWidth: 16,
-  },
-  swav: {
+export const SEER_SMALL = toyConfig(
+  { depth: 5, w0: 24, wa: 23.08, wm: 2.53, groupWidth: 12, stemWidth: 16 },
+  [32, 2, 16, 4],
+  {
     hiddenDims: [64, 64],
     headBatchNorm: false,
     featureDim: 16,
     prototypes: 40,
-    temperature: 0.1,
     epsilon: 0.03,
     sinkhornIterations: 10,
-    crops: [
-      { size: 32, count: 2, minScale: 0.14, maxScale: 1 },
-      { size: 16, count: 4, minScale: 0.05, maxScale: 0.14 },
-    ],
-    cropsForAssign: [0, 1],
     freezePrototypesIters: 5,
     queueLength: 16,
-    epochQueueStarts: 0,
   },
-  optim: { momentum: 0.9, weightDecay: 1e-5, larsTrustCoefficient: 0.001 },
-};
+  1e-5,
+);
 
 /** The engine config as the PyTorch engine takes it: the resolved spec instead of the generator inputs. */
 export function torchConfig(cfg: SwavEngineConfig): unknown {
   const { swav, optim } = cfg;
-  return { spec: createSwavTrainer(cfg).model.trunk.spec, swav, optim };
+  return { spec: regnetSpec(cfg.regnet), swav, optim };
 }
 
 /** Names and shapes of every state tensor the tfjs engine writes (engine/state.ts), queue included if configured. */
@@ -115,37 +135,21 @@ export function tensorLists(): unknown {
 
 /** The micro workload of the step fixture: two 1-block stages, BN head, prototypes frozen for one step, a queue of
  * two batches (filled by steps 1-2, used from step 3 on), weight decay large enough to matter. */
-export const MICRO: SwavEngineConfig = {
-  regnet: {
-    depth: 2,
-    w0: 8,
-    wa: 8,
-    wm: 2,
-    groupWidth: 4,
-    bottleneckMultiplier: 1,
-    seRatio: 0.25,
-    rounding: 'pycls',
-    stemWidth: 8,
-  },
-  swav: {
+export const MICRO = toyConfig(
+  { depth: 2, w0: 8, wa: 8, wm: 2, groupWidth: 4, stemWidth: 8 },
+  [16, 2, 8, 2],
+  {
     hiddenDims: [16],
     headBatchNorm: true,
     featureDim: 8,
     prototypes: 10,
-    temperature: 0.1,
     epsilon: 0.05,
     sinkhornIterations: 3,
-    crops: [
-      { size: 16, count: 2, minScale: 0.14, maxScale: 1 },
-      { size: 8, count: 2, minScale: 0.05, maxScale: 0.14 },
-    ],
-    cropsForAssign: [0, 1],
     freezePrototypesIters: 1,
     queueLength: 8,
-    epochQueueStarts: 0,
   },
-  optim: { momentum: 0.9, weightDecay: 1e-4, larsTrustCoefficient: 0.001 },
-};
+  1e-4,
+);
 export const MICRO_BATCH = 4;
 export const MICRO_LRS = [0.5, 0.4, 0.3, 0.2];
 
