@@ -11,9 +11,9 @@ import pytest
 from conftest import TORCH_FIXTURES, load_json
 from seerflow_torch.config import EngineConfig
 from seerflow_torch.errors import IncompatibleStateError
-from seerflow_torch.state_container import StateFile, read_state, write_state
+from seerflow_torch.state_container import NamedArray, StateFile, read_state, write_state
 from seerflow_torch.swav_step import SwavTrainer
-from seerflow_torch.tensor_names import NamedArray, export_state, import_state
+from seerflow_torch.tensor_names import export_state, import_state
 
 MICRO = load_json(TORCH_FIXTURES / "step-micro.json")
 

@@ -1,4 +1,4 @@
-"""Reader and writer of the tfjs engine's state bytes (engine/state.ts, format version 1), on lists of
+"""Reader and writer of the tfjs engine's state bytes (numpy only) (engine/state.ts, format version 1), on lists of
 (name, shape, float32 array): nothing here knows about models, so a redefined container only replaces this file.
 
     "SEERFLOWSTATE\\0\\0\\0" (16 bytes) | u32 version | u32 header length | header JSON (UTF-8)
@@ -16,10 +16,18 @@ from typing import Any
 import numpy as np
 
 from .errors import IncompatibleStateError
-from .tensor_names import NamedArray
 
 MAGIC = b"SEERFLOWSTATE\0\0\0"
 STATE_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NamedArray:
+    """One tensor of a state in tfjs layout (tensor_names.py converts to and from the torch layouts)."""
+
+    name: str
+    shape: tuple[int, ...]
+    data: np.ndarray  # float32, C order, data.size == prod(shape)
 
 
 @dataclass

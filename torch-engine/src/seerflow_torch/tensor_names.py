@@ -20,21 +20,13 @@ import torch
 from torch import nn
 
 from .errors import IncompatibleStateError, InternalError
+from .state_container import NamedArray
 from .swav_model import FeatureQueue, HeadLayer, Prototypes
 from .swav_step import SwavTrainer
 
 Layout = Literal["hwio", "matrix", "linear", "same"]
 UNMAPPED_BUFFERS = ("num_batches_tracked",)
 MOMENTUM_PREFIX = "optim.momentum."
-
-
-@dataclass(frozen=True)
-class NamedArray:
-    """One tensor of a state in tfjs layout: what the container reader/writer works on."""
-
-    name: str
-    shape: tuple[int, ...]
-    data: np.ndarray  # float32, C order, data.size == prod(shape)
 
 
 @dataclass(frozen=True)
