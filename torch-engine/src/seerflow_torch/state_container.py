@@ -1,8 +1,11 @@
-"""Reader and writer of the tfjs engine's state bytes (numpy only) (engine/state.ts, format version 1), on lists of
-(name, shape, float32 array): nothing here knows about models, so a redefined container only replaces this file.
+"""Reader and writer of the one state container (engine/state-container.ts, docs/training-kit.md; numpy only), on
+lists of (name, shape, float32 array): nothing here knows about models.
 
-    "SEERFLOWSTATE\\0\\0\\0" (16 bytes) | u32 version | u32 header length | header JSON (UTF-8)
+    "SEERFLOWSTATE\\0\\0\\0" (16 bytes) | u32 version (2) | u32 header length | header JSON (UTF-8)
     | zero padding to a multiple of 4 | float32 data of every tensor, in header order | SHA-256 of all before (32)
+
+Header (version 2): {format: "seerflow-state", version, kind, step, tensors: [{name, shape, dtype, offset}],
+kindMeta?, meta}. Version 1 (the SwAV-only layout, header "seerflow-engine-state" with queueFilled) is still read.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import numpy as np
 from .errors import IncompatibleStateError
 
 MAGIC = b"SEERFLOWSTATE\0\0\0"
-STATE_FORMAT_VERSION = 1
+STATE_FORMAT_VERSION = 2
+LEGACY_SWAV_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -36,24 +40,28 @@ class StateFile:
     step: int = 0
     queue_filled: int = 0
     meta: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)  # header keys this reader does not interpret
+    kind: str = "swav"
+    extra: dict[str, Any] = field(default_factory=dict)  # kindMeta keys this reader does not interpret
 
 
 def write_state(state: StateFile) -> bytes:
-    """The bytes engine/state.ts `serializeState` writes for the same tensors, step, queue fill and meta."""
+    """The bytes engine/state-container.ts writes for the same kind, tensors, step, kind metadata and meta."""
     offset = 0
     entries = []
     for t in state.tensors:
-        entries.append({"name": t.name, "shape": list(t.shape), "offset": offset})
+        entries.append({"name": t.name, "shape": list(t.shape), "dtype": "float32", "offset": offset})
         offset += int(np.prod(t.shape, dtype=np.int64))
-    header = {
-        "format": "seerflow-engine-state",
+    kind_meta = {"queueFilled": state.queue_filled, **state.extra} if state.kind == "swav" else dict(state.extra)
+    header: dict[str, Any] = {
+        "format": "seerflow-state",
         "version": STATE_FORMAT_VERSION,
+        "kind": state.kind,
         "step": state.step,
-        "queueFilled": state.queue_filled,
         "tensors": entries,
-        "meta": state.meta,
     }
+    if kind_meta:
+        header["kindMeta"] = kind_meta
+    header["meta"] = state.meta
     js = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     pre = len(MAGIC) + 8 + len(js)
     parts = [MAGIC, struct.pack("<II", STATE_FORMAT_VERSION, len(js)), js, b"\0" * (-pre % 4)]
@@ -69,7 +77,7 @@ def read_state(data: bytes) -> StateFile:
     if hashlib.sha256(data[:-32]).digest() != data[-32:]:
         raise IncompatibleStateError("engine state checksum mismatch")
     version, jlen = struct.unpack_from("<II", data, len(MAGIC))
-    if version != STATE_FORMAT_VERSION:
+    if version not in (STATE_FORMAT_VERSION, LEGACY_SWAV_VERSION):
         raise IncompatibleStateError(f"unsupported engine state version {version}")
     start = len(MAGIC) + 8
     header = json.loads(data[start : start + jlen].decode("utf-8"))
@@ -82,6 +90,15 @@ def read_state(data: bytes) -> StateFile:
         if off < 0 or off + size > values.size:
             raise IncompatibleStateError(f"{t['name']}: data out of range")
         tensors.append(NamedArray(t["name"], shape, values[off : off + size].astype(np.float32).reshape(shape)))
-    known = {"format", "version", "step", "queueFilled", "tensors", "meta"}
-    extra = {k: v for k, v in header.items() if k not in known}
-    return StateFile(tensors, int(header["step"]), int(header["queueFilled"]), header.get("meta"), extra)
+    if version == LEGACY_SWAV_VERSION:
+        if header.get("format") != "seerflow-engine-state":
+            raise IncompatibleStateError("state v1 header is not a SwAV state")
+        return StateFile(tensors, int(header["step"]), int(header["queueFilled"]), header.get("meta"), "swav", {})
+    if header.get("format") != "seerflow-state" or header.get("version") != version:
+        raise IncompatibleStateError("state header is not a seerflow-state header")
+    for t in header["tensors"]:
+        if t.get("dtype") != "float32":
+            raise IncompatibleStateError(f"state tensor {t['name']}: unsupported dtype {t.get('dtype')}")
+    kind_meta = dict(header.get("kindMeta") or {})
+    queue_filled = int(kind_meta.pop("queueFilled", 0))
+    return StateFile(tensors, int(header["step"]), queue_filled, header.get("meta"), str(header["kind"]), kind_meta)
