@@ -112,3 +112,20 @@ export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 /** Sent by the training activity for every committed checkpoint, so the workflow's pointer is never stale. */
 export const checkpointCommittedSignal = defineSignal<[CheckpointPointer]>('checkpointCommitted');
+
+/** Most loss/lr points the pretraining workflow carries (through continue-as-new and in its result). */
+export const MAX_HISTORY_POINTS = 512;
+
+/**
+ * Append a segment's point, keeping at most {@link MAX_HISTORY_POINTS}: when full, every other point is dropped
+ * (the first and the newest always stay), so the workflow's state is bounded however many segments a run has; the
+ * curve stays spread over the whole run, older stretches more thinly. Pure and deterministic (workflow-safe).
+ */
+export function appendHistory<T>(history: T[], point: T, max = MAX_HISTORY_POINTS): T[] {
+  history.push(point);
+  if (history.length <= max) return history;
+  const last = history[history.length - 1] as T;
+  const thinned = history.filter((_, i) => i % 2 === 0);
+  if (thinned[thinned.length - 1] !== last) thinned.push(last);
+  return thinned;
+}

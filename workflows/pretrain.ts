@@ -21,6 +21,7 @@ import type { GpuActivities, IoActivities } from '../activities';
 import { newestPointer } from '../contracts/checkpoints';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import {
+  appendHistory,
   checkpointCommittedSignal,
   pauseSignal,
   pretrainProgressQuery,
@@ -71,7 +72,7 @@ export async function pretrainWorkflow(input: PretrainInput): Promise<PretrainRe
   let pointer = newestPointer([input.resume?.pointer, inspected.newest], byStep);
   const cached = !input.resume && (inspected.newest?.step ?? 0) >= totalSteps;
   let segments = input.resume?.segments ?? 0;
-  const history = input.resume?.history ?? [];
+  let history = input.resume?.history ?? [];
   let paused = false;
   let last: SegmentResult | undefined;
   let computeSeconds = input.resume?.computeSeconds ?? 0;
@@ -126,7 +127,7 @@ export async function pretrainWorkflow(input: PretrainInput): Promise<PretrainRe
       last = segment;
       pointer = newestPointer([segment.pointer, pointer], byStep) ?? segment.pointer;
       computeSeconds += segment.computeSeconds;
-      history.push({ step: segment.steps, loss: segment.loss, lr: segment.lr });
+      history = appendHistory(history, { step: segment.steps, loss: segment.loss, lr: segment.lr });
       segments++;
       segmentsThisRun++;
       upsertSearchAttributes([{ key: SEER_EPOCH, value: pointer.cursor.epoch }]);
