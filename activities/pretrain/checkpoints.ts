@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { pretrainKeys, type CheckpointPointer, type PretrainJob } from '../../contracts/pretrain';
 import { getBytes, getJson, putJson } from '../../infra/s3';
+import { DATA_ORDER_VERSION } from '../../ml/data-order';
 
 export interface LatestFile {
   runName: string;
@@ -35,9 +36,10 @@ export function pretrainFingerprint(
   job: Pick<PretrainJob, 'datasetKey' | 'seed' | 'regnet' | 'swav' | 'optim' | 'train' | 'warmStartFrom'>,
   datasetFingerprint: string,
 ): string {
-  const { segmentSteps: _s, heartbeatTimeoutSeconds: _h, keepCheckpoints: _k, ...train } = job.train;
+  const { segmentSteps: _s, heartbeatTimeoutSeconds: _h, keepCheckpoints: _k, partsInFlight: _p, ...train } = job.train;
   const relevant = {
     dataset: datasetFingerprint,
+    order: DATA_ORDER_VERSION,
     seed: job.seed,
     regnet: job.regnet,
     swav: job.swav,

@@ -53,6 +53,11 @@ export class SampleStream {
     this.partCounts = dataset.parts.map((p) => p.count);
   }
 
+  /** Steps per epoch on every rank (the dataset's counts fix it). */
+  get stepsPerEpoch(): number {
+    return this.order(0).plan.steps;
+  }
+
   /** The epoch's order for this rank (plan: slice, steps, usable positions). */
   order(epoch: number): RankEpochOrder {
     return new RankEpochOrder({ ...this.opts.order, partCounts: this.partCounts }, epoch);

@@ -28,7 +28,7 @@ import {
   pretrainFingerprint,
   sha256Hex,
 } from './checkpoints';
-import { DatasetSource } from './dataset-source';
+import { SampleStream } from './sample-stream';
 
 export type TrainerMessage =
   | { type: 'progress'; step: number; cursor: DataCursor; loss: number; lr: number; imagesPerSec: number }
@@ -63,12 +63,16 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
       message: `dataset index s3://${job.bucket}/${job.datasetKey} not found`,
       nonRetryable: true,
     });
-  const source = new DatasetSource(s3, dataset);
-  const spe = stepsPerEpoch(source.size, job.train.batchSize);
+  const images = dataset.parts.reduce((n, p) => n + p.count, 0);
+  const source = new SampleStream(s3, dataset, {
+    order: { seed: job.seed, world: 1, rank: 0, batchSize: job.train.batchSize, window: job.train.shuffleWindow },
+    partsInFlight: job.train.partsInFlight,
+  });
+  const spe = stepsPerEpoch(images, job.train.batchSize);
   if (spe === 0) {
     throw ApplicationFailure.create({
       type: ErrorType.DatasetMissing,
-      message: `${source.size} images is less than one batch of ${job.train.batchSize}`,
+      message: `${images} images is less than one batch of ${job.train.batchSize}`,
       nonRetryable: true,
     });
   }
@@ -138,11 +142,10 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
     itersPerEpoch: spe,
   };
   const batcher = new MulticropBatcher({
-    numSamples: source.size,
+    source,
     batchSize: job.train.batchSize,
     seed: job.seed,
     multicrop: { specs: job.swav.crops },
-    getSample: (i) => source.get(i),
     workers: 1,
     start: cursor,
     endEpoch: job.train.epochs,

@@ -10,7 +10,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { loadConfig } from '../../config/load';
 import { IngestSchema } from '../../config/schema';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
-import type { PreprocessInput, PreprocessResult } from '../../contracts/preprocess';
+import type { DatasetIndex, PreprocessInput, PreprocessResult } from '../../contracts/preprocess';
 import {
   pauseSignal,
   pretrainKeys,
@@ -20,7 +20,7 @@ import {
   type PretrainResult,
 } from '../../contracts/pretrain';
 import { readStateHeader } from '../../engine/state';
-import { permutation } from '../../ml/rng';
+import { RankEpochOrder } from '../../ml/data-order';
 import type { LatestFile } from '../../activities/pretrain/checkpoints';
 import type { CursorLogEntry } from '../../activities/pretrain/trainer-process';
 import { seedCorpus } from '../../datasets/corpus/seed';
@@ -194,10 +194,17 @@ it('survives two SIGKILLs, a corrupt checkpoint and a Temporal restart, and ends
     entries.push(...((await getJson<{ entries: CursorLogEntry[] }>(stack.s3, bucket, o.key))?.entries ?? []));
   entries.sort((a, b) => a.step - b.step);
   expect(entries.map((e) => e.step)).toEqual(Array.from({ length: planned }, (_, i) => i));
+  const index = await getJson<DatasetIndex>(stack.s3, bucket, datasetKey);
+  const partCounts = index!.parts.map((p) => p.count);
+  const window = cfg.train.shuffleWindow;
   for (let epoch = 0; epoch < cfg.train.epochs; epoch++) {
     const consumed = entries.filter((e) => e.epoch === epoch).flatMap((e) => e.indices);
-    const order = permutation(images, 7, epoch);
-    expect(consumed).toEqual(Array.from(order.subarray(0, stepsPerEpoch * cfg.train.batchSize)));
+    const order = new RankEpochOrder(
+      { partCounts, seed: 7, world: 1, rank: 0, batchSize: cfg.train.batchSize, window },
+      epoch,
+    );
+    const usable = stepsPerEpoch * cfg.train.batchSize;
+    expect(consumed).toEqual(Array.from({ length: usable }, (_, p) => order.indexAt(p)));
     expect(new Set(consumed).size).toBe(consumed.length);
   }
 
