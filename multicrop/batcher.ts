@@ -48,8 +48,11 @@ export interface SourceSample {
 export interface EpochSource {
   /** Batches per epoch (every epoch has the same number). */
   readonly stepsPerEpoch: number;
-  /** The epoch's samples from `position` to its end, in order (`position` is a multiple of the batch size). */
-  epoch(epoch: number, position: number): AsyncIterable<SourceSample>;
+  /**
+   * The epoch's samples from `position` to its end, in order, in runs of any length (`position` is a multiple of
+   * the batch size).
+   */
+  epoch(epoch: number, position: number): AsyncIterable<readonly SourceSample[]>;
 }
 
 /** A sample left out of its batch because its bytes are not a decodable image. */
@@ -98,7 +101,7 @@ export interface BatcherOptions {
 export interface BatchJob {
   seed: number;
   epoch: number;
-  samples: { index: number; bytes: Uint8Array; sourceKey: string }[];
+  samples: { index: number; bytes: Uint8Array }[];
 }
 
 /** What rendering a batch returns. */
@@ -139,7 +142,7 @@ export async function renderBatch(job: BatchJob, options: MulticropOptions): Pro
       img = await decoded[i]!;
     } catch (err) {
       if (!(err instanceof UndecodableImageError)) throw err;
-      skipped.push({ index: s.index, epoch: job.epoch, sourceKey: s.sourceKey, reason: err.message });
+      skipped.push({ index: s.index, epoch: job.epoch, sourceKey: '', reason: err.message }); // key filled in by the batcher
       continue;
     } finally {
       decoded[i] = null;
@@ -217,7 +220,15 @@ export class MulticropBatcher implements AsyncIterable<Batch> {
   private closed = false;
   private workerFailure: Error | undefined;
   /** the source's iterator of the epoch being read, and the next position it yields */
-  private reader: { epoch: number; position: number; it: AsyncIterator<SourceSample> } | undefined;
+  private reader:
+    | {
+        epoch: number;
+        position: number;
+        it: AsyncIterator<readonly SourceSample[]>;
+        run: readonly SourceSample[];
+        at: number;
+      }
+    | undefined;
   /** pulls from the source run one after another (batches are rendered in parallel) */
   private pulling: Promise<unknown> = Promise.resolve();
 
@@ -283,28 +294,32 @@ export class MulticropBatcher implements AsyncIterable<Batch> {
   }
 
   /** The next `batchSize` samples of the source at cursor `c` (called in cursor order). */
-  private async pull(c: BatcherCursor): Promise<BatchJob['samples']> {
+  private async pull(c: BatcherCursor): Promise<SourceSample[]> {
     if (!this.reader || this.reader.epoch !== c.epoch || this.reader.position !== c.position) {
       await this.reader?.it.return?.();
       const it = this.opts.source.epoch(c.epoch, c.position)[Symbol.asyncIterator]();
-      this.reader = { epoch: c.epoch, position: c.position, it };
+      this.reader = { epoch: c.epoch, position: c.position, it, run: [], at: 0 };
     }
     const reader = this.reader;
-    const copy = this.opts.workers > 0; // bytes are transferred to a worker: give it an exclusive buffer
-    const out: BatchJob['samples'] = [];
+    const out: SourceSample[] = [];
     while (out.length < this.opts.batchSize) {
-      const r = await reader.it.next();
-      if (r.done) {
-        throw new Error(
-          `sample source ended at position ${reader.position} of epoch ${c.epoch}, before ${this.epochLength()}`,
-        );
+      if (reader.at === reader.run.length) {
+        const r = await reader.it.next();
+        if (r.done) {
+          throw new Error(
+            `sample source ended at position ${reader.position} of epoch ${c.epoch}, before ${this.epochLength()}`,
+          );
+        }
+        reader.run = r.value;
+        reader.at = 0;
+        continue;
       }
-      if (r.value.position !== reader.position) {
-        throw new Error(`sample source yielded position ${r.value.position}, expected ${reader.position}`);
+      const sample = reader.run[reader.at++] as SourceSample;
+      if (sample.position !== reader.position) {
+        throw new Error(`sample source yielded position ${sample.position}, expected ${reader.position}`);
       }
       reader.position++;
-      const bytes = copy ? new Uint8Array(r.value.bytes) : r.value.bytes;
-      out.push({ index: r.value.index, bytes, sourceKey: r.value.sourceKey ?? '' });
+      out.push(sample);
     }
     return out;
   }
@@ -355,8 +370,12 @@ export class MulticropBatcher implements AsyncIterable<Batch> {
   private async produce(c: BatcherCursor): Promise<Batch> {
     const pulled = this.pulling.then(() => this.pull(c));
     this.pulling = pulled.catch(() => undefined);
-    const samples = await pulled;
+    const pulledSamples = await pulled;
+    const copy = this.opts.workers > 0; // bytes are transferred to a worker: give it an exclusive buffer
+    const samples = pulledSamples.map((x) => ({ index: x.index, bytes: copy ? new Uint8Array(x.bytes) : x.bytes }));
     const result = await this.runJob({ seed: this.opts.seed, epoch: c.epoch, samples });
+    for (const skip of result.skipped)
+      skip.sourceKey = pulledSamples.find((x) => x.index === skip.index)?.sourceKey ?? '';
     return {
       epoch: c.epoch,
       start: c,

@@ -6,7 +6,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { RankEpochOrder, type DataOrderOptions } from '../../ml/data-order';
-import { readPart, type PartRef, type PartSample, type ReadRetryPolicy } from './part-reader';
+import { readPart, sourceKeyOf, type PartRef, type PartSample, type ReadRetryPolicy } from './part-reader';
 
 export interface StreamedSample {
   /** Slice position in this rank's epoch (batch k holds positions [k*B, (k+1)*B)). */
@@ -14,7 +14,8 @@ export interface StreamedSample {
   /** Global dataset index (augmentations are keyed by it). */
   index: number;
   bytes: Uint8Array;
-  sourceKey: string;
+  /** source object key (parsed from the sidecar on first use: only undecodable samples need it) */
+  readonly sourceKey: string;
 }
 
 export interface SampleStreamOptions {
@@ -63,8 +64,11 @@ export class SampleStream {
     return new RankEpochOrder({ ...this.opts.order, partCounts: this.partCounts }, epoch);
   }
 
-  /** Samples of `epoch` from slice position `from` to the epoch's last usable position, in visiting order. */
-  async *epoch(epoch: number, from = 0): AsyncGenerator<StreamedSample> {
+  /**
+   * Samples of `epoch` from slice position `from` to the epoch's last usable position, in visiting order, a
+   * window's worth at a time (one await per window, not per sample).
+   */
+  async *epoch(epoch: number, from = 0): AsyncGenerator<StreamedSample[]> {
     const order = this.order(epoch);
     const { sliceStart, usable } = order.plan;
     if (from >= usable) return;
@@ -108,13 +112,23 @@ export class SampleStream {
         carry =
           j < run.samples.length ? { streamStart: run.streamStart + j, samples: run.samples.slice(j) } : undefined;
       }
+      const out: StreamedSample[] = [];
       for (let p = Math.max(from, w.start); p < Math.min(w.end, usable); p++) {
         const q = order.streamAt(p);
         const s = win[q - lo]!;
-        this.stats.samples++;
         this.stats.bytesUsed += s.bytes.byteLength;
-        yield { position: p, index: order.indexAtStream(q), bytes: s.bytes, sourceKey: s.sourceKey };
+        const meta = s.meta;
+        out.push({
+          position: p,
+          index: order.indexAtStream(q),
+          bytes: s.bytes,
+          get sourceKey() {
+            return sourceKeyOf(meta);
+          },
+        });
       }
+      this.stats.samples += out.length;
+      yield out;
       if (w.end >= usable) break;
     }
   }

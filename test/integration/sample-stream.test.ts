@@ -43,7 +43,7 @@ const order = { seed: 5, world: 1, rank: 0, batchSize: 4, window: 10 };
 
 async function collect(stream: SampleStream, epoch: number, from = 0) {
   const out = [];
-  for await (const s of stream.epoch(epoch, from)) out.push(s);
+  for await (const run of stream.epoch(epoch, from)) out.push(...run);
   return out;
 }
 

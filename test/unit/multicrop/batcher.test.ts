@@ -61,7 +61,7 @@ function memorySource(bytesOf: (index: number) => Uint8Array, pulled?: () => voi
       for (let position = from; position < order.plan.usable; position++) {
         pulled?.();
         const index = order.indexAt(position);
-        yield { position, index, bytes: bytesOf(index), sourceKey: `corpus/${index}.jpg` };
+        yield [{ position, index, bytes: bytesOf(index), sourceKey: `corpus/${index}.jpg` }];
       }
     },
   };
@@ -183,7 +183,7 @@ describe('MulticropBatcher', () => {
     const failing: EpochSource = {
       stepsPerEpoch: 2,
       async *epoch() {
-        yield { position: 0, index: 0, bytes: samples[0]! };
+        yield [{ position: 0, index: 0, bytes: samples[0]! }];
         throw new Error('tar part unreadable after 6 attempts');
       },
     };
