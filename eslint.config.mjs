@@ -25,15 +25,21 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({
-            name,
-            message: 'workflow code is replayed: no Node built-ins (do I/O in an activity)',
-          })),
+          paths: [
+            ...nodeBuiltins.map((name) => ({
+              name,
+              message: 'workflow code is replayed: no Node built-ins (do I/O in an activity)',
+            })),
+            {
+              name: '../activities',
+              allowTypeImports: true,
+              message: 'workflows may only `import type` the queue types of activities/index',
+            },
+          ],
           patterns: [
             {
-              group: ['**/activities/**', '**/activities'],
-              allowTypeImports: true,
-              message: 'workflows may only `import type` activities',
+              group: ['**/activities/**'],
+              message: 'job, result and progress types live in contracts/: import them from there',
             },
             {
               group: ['**/infra/**', '**/engine/**', '**/multicrop/**', '**/datasets/**', '**/config/load'],

@@ -5,6 +5,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { withFailureConversion } from './shared/failure';
+import type { TrainerSettings } from './training-kit/protocol';
+import { DEFAULT_STOP_GRACE_SECONDS } from './training-kit/supervisor';
 import { createDetectionActivities } from './detection/activities';
 import { createIngestActivities } from './ingest/activities';
 import { createEvaluateActivities } from './evaluate/activities';
@@ -16,13 +18,25 @@ export interface ActivityDeps {
   s3: S3Client;
   /** Lets long activities signal their workflow (committed checkpoints). */
   client?: Client;
+  /**
+   * Seconds a training engine process (pretraining, classification, detection) gets after a stop request (cancel,
+   * pause, worker shutdown) to commit what it commits on a stop and exit before it is killed. @default 60
+   */
+  stopGraceSeconds?: number;
+  /** S3 settings sent to every training engine process; without them each reads its own environment. */
+  trainerSettings?: TrainerSettings;
 }
 
 export function createActivities(deps: ActivityDeps) {
   const preprocess = createPreprocessActivities({ s3: deps.s3 });
-  const pretrain = createPretrainActivities({ s3: deps.s3, ...(deps.client ? { client: deps.client } : {}) });
-  const evaluate = createEvaluateActivities({ s3: deps.s3 });
-  const detection = createDetectionActivities({ s3: deps.s3 });
+  const training = {
+    s3: deps.s3,
+    stopGraceSeconds: deps.stopGraceSeconds ?? DEFAULT_STOP_GRACE_SECONDS,
+    ...(deps.trainerSettings ? { trainerSettings: deps.trainerSettings } : {}),
+  };
+  const pretrain = createPretrainActivities({ ...training, ...(deps.client ? { client: deps.client } : {}) });
+  const evaluate = createEvaluateActivities(training);
+  const detection = createDetectionActivities(training);
   return {
     io: withFailureConversion({
       ...createIngestActivities({ s3: deps.s3 }),

@@ -32,6 +32,7 @@ import type { IngestInput, IngestResult } from '../contracts/ingest';
 import { createS3Client, ensureBucket, getJson, getText, putJson } from '../infra/s3';
 import { loadServiceSettings, PROJECT_ROOT, type ServiceSettings } from '../infra/settings';
 import { stackPaths, stackStatus } from '../infra/stack';
+import { ingestWorkflow } from '../workflows';
 
 const CORPUS_PREFIX = 'corpus/';
 const MARKER_KEY = 'bench-marker/corpus.json';
@@ -678,7 +679,7 @@ async function main(): Promise<void> {
     const input: IngestInput = { runName, config: cfg };
     const cpu0 = cpuSeconds(allPids());
     const t0 = performance.now();
-    const handle = await client.workflow.start('ingestWorkflow', {
+    const handle = await client.workflow.start(ingestWorkflow, {
       taskQueue: settings.taskQueues.orchestrator,
       workflowId,
       args: [input],

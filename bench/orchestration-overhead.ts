@@ -18,6 +18,7 @@ import { seedCorpus } from '../datasets/corpus/seed';
 import { createS3Client, ensureBucket } from '../infra/s3';
 import { loadServiceSettings, PROJECT_ROOT } from '../infra/settings';
 import { createWorkers } from '../workers/run-workers';
+import { seerPipelineWorkflow } from '../workflows';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 type Interval = [number, number];
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
       const config = loadConfig({ preset: 'tiny', set: [`run.name=${runName}`, ...overrides] });
       const id = `seerflow/${runName}`;
       const t0 = Date.now();
-      const result = (await client.workflow.execute('seerPipelineWorkflow', {
+      const result = (await client.workflow.execute(seerPipelineWorkflow, {
         taskQueue: settings.taskQueues.orchestrator,
         workflowId: id,
         args: [{ config } satisfies PipelineInput],

@@ -188,35 +188,106 @@ export const TrainSchema = z
   })
   .prefault({});
 
+/** How a detector trains (`runDetection`); `seerflow detection run` and the evaluation stage share these defaults. */
+export const DetectionTrainSchema = z
+  .object({
+    batchSize: z
+      .number()
+      .int()
+      .min(2)
+      .max(4096)
+      .default(16)
+      .describe('images per detector step (the last partial batch of an epoch is dropped)'),
+    lr: z.number().gt(0).default(0.002).describe('AdamW peak learning rate'),
+    finalLr: z.number().min(0).default(0.00002).describe('learning rate at the end of the cosine'),
+    warmupEpochs: z
+      .number()
+      .min(0)
+      .default(1)
+      .describe('linear warmup epochs (at most epochs - 1: none for a single-epoch run)'),
+    weightDecay: z.number().min(0).default(1e-4).describe('AdamW decoupled weight decay (conv/linear weights only)'),
+    headWidth: z.number().int().min(1).max(1024).default(32).describe('channels of the fused map and head towers'),
+    flip: z.boolean().default(true).describe('random horizontal flips of training images'),
+    scoreThreshold: z.number().min(0).max(1).default(0.01).describe('detections below this score are not reported'),
+  })
+  .prefault({});
+
+/** The detection benchmark's fields: its copy-paste dataset and how long its detectors train. */
+const detectionFields = {
+  images: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(1000)
+    .describe('training images of the copy-paste detection dataset'),
+  testImages: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .optional()
+    .describe('test images (default: images / 4, rounded, at least 1)'),
+  size: z.number().int().min(16).max(1024).default(64).describe('detection image side in pixels'),
+  photos: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('use only the first N allow-listed photos as backgrounds (tests)'),
+  epochs: z.number().int().min(1).default(20).describe('detector training epochs'),
+  train: DetectionTrainSchema,
+};
+
+/** The detection dataset's default test split: a quarter of the training images, rounded, at least 1. */
+export function defaultTestImages(images: number): number {
+  return Math.max(1, Math.round(images / 4));
+}
+
+/** Resolves `testImages` once, here: the resolved config and everything built from it carry a number. */
+function withTestImages<T extends { images: number; testImages?: number | undefined }>(d: T) {
+  const { testImages, ...rest } = d;
+  return { ...rest, testImages: testImages ?? defaultTestImages(d.images) };
+}
+
+/**
+ * A detection benchmark on its own (`seerflow detection`): the same fields and defaults as `eval.detection`, plus
+ * the dataset seed, which the pipeline takes from `run.seed`.
+ */
+export const DetectionSpecSchema = z
+  .object({
+    ...detectionFields,
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(0)
+      .describe('seed of the dataset (the pipeline uses run.seed)'),
+  })
+  .transform(withTestImages);
+
 export const EvalSchema = z
   .object({
     enabled: z.boolean().default(true),
     seeds: z.array(z.number().int()).min(1).default([0, 1, 2]),
     labelFractions: z.array(z.number().gt(0).max(1)).default([0.01, 0.1]),
     epochs: z.number().int().min(1).default(20),
+    batchSize: z
+      .number()
+      .int()
+      .min(2)
+      .default(256)
+      .describe('classification batch size (256 as the reference; learning rates scale linearly with it)'),
     detection: z
       .object({
         enabled: z
           .boolean()
           .default(true)
           .describe('run the detection benchmark (pretrained vs scratch trunk, every seed) after classification'),
-        images: z
-          .number()
-          .int()
-          .min(1)
-          .max(100_000)
-          .default(1000)
-          .describe('training images of the copy-paste detection dataset'),
-        testImages: z.number().int().min(1).max(100_000).optional().describe('test images (default: images / 4)'),
-        size: z.number().int().min(16).max(1024).default(64).describe('detection image side in pixels'),
-        epochs: z.number().int().min(1).default(20).describe('detector training epochs'),
-        photos: z
-          .number()
-          .int()
-          .min(1)
-          .optional()
-          .describe('use only the first N allow-listed photos as backgrounds (tests)'),
+        ...detectionFields,
       })
+      .transform(withTestImages)
       .prefault({}),
   })
   .prefault({});
@@ -243,3 +314,6 @@ export type OptimConfig = SeerConfig['optim'];
 export type TrainConfig = SeerConfig['train'];
 export type EvalConfig = SeerConfig['eval'];
 export type EvalDetectionConfig = EvalConfig['detection'];
+/** The detection benchmark, one shape from the config to the trainer (see `contracts/detection.ts`). */
+export type DetectionSpec = z.output<typeof DetectionSpecSchema>;
+export type DetectionTrainSettings = z.output<typeof DetectionTrainSchema>;

@@ -3,7 +3,8 @@
  * Safe to import from workflows. Every number is reported per seed and as mean ± std over seeds.
  */
 import { defineQuery } from '@temporalio/workflow';
-import type { EvalDetectionConfig, OptimConfig, RegNetConfig, SeerConfig, SwavConfig } from '../config/schema';
+import type { RegNetConfig, SeerConfig, SwavConfig } from '../config/schema';
+import type { DetectionSpec } from './detection';
 import type { CheckpointPointer } from './pretrain';
 
 export type ClassificationProtocol = 'linear' | 'finetune' | 'lowshot-1' | 'lowshot-10';
@@ -51,38 +52,26 @@ export interface DetectionRun {
   resultKey?: string;
 }
 
-/** What the evaluation stage needs to build the detection dataset and train the detectors. */
-export interface DetectionSettings {
-  images: number;
-  /** @default images / 4 */
-  testImages?: number;
-  /** image side in pixels. @default 64 */
-  size?: number;
-  epochs: number;
-  /** dataset seed (the detector seeds are `EvaluationInput.seeds`). @default 0 */
-  datasetSeed?: number;
-  /** only the first N background photos (tests) */
-  photos?: number;
-}
-
+/** The evaluation stage's input: complete, every default resolved by the schema; built by {@link evaluationInputFor}. */
 export interface EvaluationInput {
   runName: string;
   bucket: string;
   checkpoint: CheckpointPointer;
   regnet: RegNetConfig;
   swav: SwavConfig;
-  optim: OptimConfig;
+  /** classifier and detector seeds */
   seeds: number[];
   labelFractions: number[];
+  /** classification epochs */
   epochs: number;
-  /** canonical shorter side of the pretraining data (preprocess.shortSide); the labelled images get the same. @default 256 */
-  shortSide?: number;
-  /** canonical JPEG quality (preprocess.jpegQuality). @default 90 */
-  jpegQuality?: number;
-  /** classification batch size. @default 256 (the reference's) */
-  batchSize?: number;
-  /** the detection benchmark; absent: no detection runs */
-  detection?: DetectionSettings;
+  /** canonical shorter side of the pretraining data (preprocess.shortSide); the labelled images get the same */
+  shortSide: number;
+  /** canonical JPEG quality (preprocess.jpegQuality) */
+  jpegQuality: number;
+  /** classification batch size (eval.batchSize) */
+  batchSize: number;
+  /** the detection benchmark; null: no detection runs (eval.detection.enabled false) */
+  detection: DetectionSpec | null;
 }
 
 export interface EvaluationResult {
@@ -97,15 +86,10 @@ export interface EvaluationResult {
   resultKey: string;
 }
 
-function detectionSettings(d: EvalDetectionConfig, datasetSeed: number): DetectionSettings {
-  return {
-    images: d.images,
-    size: d.size,
-    epochs: d.epochs,
-    datasetSeed,
-    ...(d.testImages !== undefined ? { testImages: d.testImages } : {}),
-    ...(d.photos !== undefined ? { photos: d.photos } : {}),
-  };
+/** The detection spec of a resolved config: `eval.detection` with `run.seed` as the dataset seed; null when disabled. */
+export function detectionSpecFor(cfg: SeerConfig): DetectionSpec | null {
+  const { enabled, ...spec } = cfg.eval.detection;
+  return enabled ? { ...spec, seed: cfg.run.seed } : null;
 }
 
 /** The evaluation stage's input for a resolved config: one mapping shared by the pipeline and `seerflow eval`. */
@@ -116,14 +100,58 @@ export function evaluationInputFor(cfg: SeerConfig, runName: string, checkpoint:
     checkpoint,
     regnet: cfg.model.regnet,
     swav: cfg.swav,
-    optim: cfg.optim,
     seeds: cfg.eval.seeds,
     labelFractions: cfg.eval.labelFractions,
     epochs: cfg.eval.epochs,
     shortSide: cfg.preprocess.shortSide,
     jpegQuality: cfg.preprocess.jpegQuality,
-    ...(cfg.eval.detection.enabled ? { detection: detectionSettings(cfg.eval.detection, cfg.run.seed) } : {}),
+    batchSize: cfg.eval.batchSize,
+    detection: detectionSpecFor(cfg),
   };
+}
+
+/** Where the packed canonical labelled splits are and what they hold (`prepareEvalData`'s result). */
+export interface EvalDataRef {
+  trainKey: string;
+  testKey: string;
+  trainImages: number;
+  testImages: number;
+  numClasses: number;
+  shortSide: number;
+  jpegQuality: number;
+  /** SHA-256 of the train labels file (subsets record it too) */
+  trainLabelsSha256: string;
+  /** labelled keys that were missing from the bucket or failed to decode (left out) */
+  skipped: { key: string; reason: string }[];
+}
+
+/** Input of `runClassification`: a slice of the evaluation input plus what this run is. */
+export interface ClassificationJob extends Pick<
+  EvaluationInput,
+  'runName' | 'bucket' | 'checkpoint' | 'regnet' | 'swav' | 'epochs'
+> {
+  protocol: ClassificationProtocol;
+  init: Initialisation;
+  seed: number;
+  /** label fraction (1 for linear and finetune) */
+  fraction: number;
+  batchSize: number;
+  data: EvalDataRef;
+  /** key list of the class-balanced subset when fraction < 1 */
+  subsetKey?: string;
+}
+
+/** The newest committed epoch of a classification run (heartbeat details and latest.json). */
+export interface ClassifierPointer {
+  fingerprint: string;
+  epochsDone: number;
+  key: string;
+  sha256: string;
+  /** test top-1 after each committed epoch */
+  curve: number[];
+  /** mean train loss of each committed epoch */
+  losses: number[];
+  computeSeconds: number;
 }
 
 /** What the report is built from; written by the pipeline at its end. */
@@ -146,6 +174,17 @@ export const evaluateKeys = {
     `labels/fashion-mnist/subsets/train-${Math.round(fraction * 1000) / 10}pct-seed${seed}.json`,
   report: (runName: string) => `runs/${runName}/report/`,
 };
+
+/**
+ * S3 folder of one classification run; the fingerprint of its inputs (`classificationFingerprint`, computed in
+ * the activities) in the name keeps runs with other inputs apart.
+ */
+export function classifierRunDir(
+  job: Pick<ClassificationJob, 'runName' | 'protocol' | 'init' | 'seed'>,
+  fingerprint: string,
+): string {
+  return `${evaluateKeys.root(job.runName)}classification/${job.protocol}-${job.init}-seed${job.seed}-${fingerprint.slice(0, 10)}/`;
+}
 
 /** What `evaluateProgress` answers. */
 export interface EvaluateProgress {

@@ -12,7 +12,6 @@
  * Trunk and classifier are separate optimizer groups with their own learning rates (eval_semisup.py).
  * Deterministic: same seed, inputs and learning rates give bit-identical weights on the same backend.
  */
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import type { RegNetConfig } from '../config/schema';
 import { regnetSpec, type RegNetSpec } from '../ml/regnet';
@@ -21,7 +20,15 @@ import { LarsOptimizer } from './lars';
 import { batchNormInfer, batchNormTrain, matMul, RunningStatsCollector } from './native-ops';
 import { assignValues, ParamStore, type ParamEntry } from './params';
 import { RegNetTrunk } from './regnet-model';
-import { readStateHeader, StateFormatError } from './state';
+import { NonFiniteLossError } from '../contracts/errors';
+import { swavTrunkValues } from './state';
+import {
+  readStateContainer,
+  StateFormatError,
+  takeTensors,
+  writeStateContainer,
+  type TensorSource,
+} from './state-container';
 
 /** How the trunk is treated during training. */
 export type ClassifierMode = 'linear' | 'finetune';
@@ -54,30 +61,8 @@ export interface ClassifierStepResult {
   step: number;
 }
 
-/** The loss of a classifier step was NaN or infinite; nothing was changed. */
-export class NonFiniteClassifierLossError extends Error {
-  constructor(
-    readonly step: number,
-    readonly loss: number,
-  ) {
-    super(`non-finite classifier loss ${loss} at step ${step}`);
-    this.name = 'NonFiniteClassifierLossError';
-  }
-}
-
-const MAGIC = Buffer.from('SEERFLOWCLSSTATE', 'latin1');
-const CLS_STATE_VERSION = 1;
 const HEAD_PREFIX = 'classifier.';
 const TRUNK_PREFIX = 'trunk.';
-
-interface ClsStateHeader {
-  format: 'seerflow-classifier-state';
-  version: number;
-  mode: ClassifierMode;
-  step: number;
-  tensors: { name: string; shape: number[]; offset: number }[];
-  meta: unknown;
-}
 
 /** RegNetY trunk + linear classifier with per-group SGD. Build it with {@link createClassifier}. */
 export class RegNetClassifier {
@@ -154,23 +139,11 @@ export class RegNetClassifier {
    * @throws StateFormatError when the state is corrupt or lacks a trunk tensor of this architecture.
    */
   initFromSwavState(bytes: Uint8Array, seed: number): { step: number; tensors: number } {
-    const { header, data } = readStateHeader(bytes);
-    const byName = new Map(header.tensors.map((t) => [t.name, t]));
     const trunk = this.store.entries().filter((e) => e.name.startsWith(TRUNK_PREFIX));
-    // Check everything before changing anything.
-    const values = trunk.map((e) => {
-      const t = byName.get(e.name);
-      if (!t) throw new StateFormatError(`SwAV state lacks trunk tensor ${e.name}`);
-      if (t.shape.join('x') !== e.shape.join('x')) {
-        throw new StateFormatError(`${e.name}: state shape ${t.shape.join('x')} != trunk shape ${e.shape.join('x')}`);
-      }
-      const size = e.shape.reduce((a, b) => a * b, 1);
-      if (t.offset < 0 || t.offset + size > data.length) throw new StateFormatError(`${e.name}: data out of range`);
-      return data.subarray(t.offset, t.offset + size);
-    });
+    const { values, step } = swavTrunkValues(bytes, trunk); // checks everything before changing anything
     this.init(seed);
     trunk.forEach((e, i) => assignValues(e.variable, values[i] as Float32Array));
-    return { step: header.step, tensors: trunk.length };
+    return { step, tensors: trunk.length };
   }
 
   /** BatchNorm (no affine; batch statistics when training) then the linear layer. */
@@ -188,7 +161,7 @@ export class RegNetClassifier {
 
   /**
    * One SGD step on `n` NHWC images of `size` px with integer labels.
-   * @throws NonFiniteClassifierLossError on a NaN/inf loss (weights, BN statistics and momentum unchanged).
+   * @throws NonFiniteLossError on a NaN/inf loss (weights, BN statistics and momentum unchanged).
    */
   step(images: Float32Array, labels: Int32Array, n: number, size: number, lr: GroupLr): ClassifierStepResult {
     if (images.length !== n * size * size * 3)
@@ -222,7 +195,7 @@ export class RegNetClassifier {
     if (!Number.isFinite(loss)) {
       tf.dispose(Object.values(grads));
       stats.discard();
-      throw new NonFiniteClassifierLossError(this.stepCount, loss);
+      throw new NonFiniteLossError(this.stepCount, loss, 'classifier loss');
     }
     stats.flush();
     // variableGrads keys by tfjs variable name; the optimizers want logical names.
@@ -283,8 +256,9 @@ export class RegNetClassifier {
     return tf.tidy(() => this.trunk.forward(tf.tensor4d(images, [n, size, size, 3]), false).dataSync() as Float32Array);
   }
 
-  private stateItems(): { name: string; shape: readonly number[]; read: () => Float32Array }[] {
-    const items = this.store
+  /** The tensors of the state, in order: model store, then momentum of the trunk group (finetune) and the head. */
+  private stateItems(): TensorSource[] {
+    const items: TensorSource[] = this.store
       .entries()
       .map((e) => ({ name: e.name, shape: e.shape, read: () => e.variable.dataSync() as Float32Array }));
     for (const [group, opt] of [
@@ -304,37 +278,18 @@ export class RegNetClassifier {
     return items;
   }
 
-  /** Full training state (weights, BN statistics, momentum, step) as checksummed bytes; same state, same bytes. */
+  /**
+   * Full training state (weights, BN statistics, momentum, step) as a 'classifier' state container
+   * (docs/training-kit.md); same state, same bytes.
+   */
   saveState(meta: unknown = null): Uint8Array {
-    const items = this.stateItems();
-    let offset = 0;
-    const tensors = items.map(({ name, shape }) => {
-      const t = { name, shape: [...shape], offset };
-      offset += shape.reduce((a, b) => a * b, 1);
-      return t;
-    });
-    const header: ClsStateHeader = {
-      format: 'seerflow-classifier-state',
-      version: CLS_STATE_VERSION,
-      mode: this.mode,
+    return writeStateContainer({
+      kind: 'classifier',
       step: this.stepCount,
-      tensors,
+      kindMeta: { mode: this.mode },
+      tensors: this.stateItems(),
       meta,
-    };
-    const json = Buffer.from(JSON.stringify(header), 'utf8');
-    const dataStart = Math.ceil((MAGIC.length + 4 + json.length) / 4) * 4;
-    const total = dataStart + offset * 4 + 32;
-    const buf = Buffer.alloc(total);
-    MAGIC.copy(buf, 0);
-    buf.writeUInt32LE(json.length, MAGIC.length);
-    json.copy(buf, MAGIC.length + 4);
-    const data = new Float32Array(buf.buffer, buf.byteOffset + dataStart, offset);
-    items.forEach((it, i) => data.set(it.read(), (tensors[i] as { offset: number }).offset));
-    createHash('sha256')
-      .update(buf.subarray(0, total - 32))
-      .digest()
-      .copy(buf, total - 32);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+    });
   }
 
   /**
@@ -342,38 +297,10 @@ export class RegNetClassifier {
    * @returns the writer's metadata. @throws StateFormatError on corruption or any mismatch (nothing changed then).
    */
   loadState(bytes: Uint8Array): { step: number; meta: unknown } {
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (buf.length < MAGIC.length + 4 + 32 || !buf.subarray(0, MAGIC.length).equals(MAGIC))
-      throw new StateFormatError('not a classifier state (bad magic)');
-    const digest = createHash('sha256')
-      .update(buf.subarray(0, buf.length - 32))
-      .digest();
-    if (!digest.equals(buf.subarray(buf.length - 32))) throw new StateFormatError('classifier state checksum mismatch');
-    const jsonLen = buf.readUInt32LE(MAGIC.length);
-    const header = JSON.parse(
-      buf.subarray(MAGIC.length + 4, MAGIC.length + 4 + jsonLen).toString('utf8'),
-    ) as ClsStateHeader;
-    if (header.format !== 'seerflow-classifier-state' || header.version !== CLS_STATE_VERSION)
-      throw new StateFormatError('unsupported classifier state version');
-    if (header.mode !== this.mode)
-      throw new StateFormatError(`state is for mode ${header.mode}, model is ${this.mode}`);
-    const dataStart = Math.ceil((MAGIC.length + 4 + jsonLen) / 4) * 4;
-    const count = (buf.length - 32 - dataStart) / 4;
-    const data = new Float32Array(count);
-    new Uint8Array(data.buffer).set(buf.subarray(dataStart, dataStart + count * 4));
-    const items = this.stateItems();
-    if (header.tensors.length !== items.length)
-      throw new StateFormatError(`state has ${header.tensors.length} tensors, model expects ${items.length}`);
-    const values = items.map((it, i) => {
-      const t = header.tensors[i] as ClsStateHeader['tensors'][number];
-      const size = it.shape.reduce((a, b) => a * b, 1);
-      if (t.name !== it.name || t.shape.join('x') !== it.shape.join('x') || t.offset + size > data.length) {
-        throw new StateFormatError(
-          `state tensor ${t.name} ${t.shape.join('x')} does not fit ${it.name} ${it.shape.join('x')}`,
-        );
-      }
-      return data.subarray(t.offset, t.offset + size);
-    });
+    const state = readStateContainer(bytes, 'classifier');
+    const mode = state.header.kindMeta?.mode;
+    if (mode !== this.mode) throw new StateFormatError(`state is for mode ${String(mode)}, model is ${this.mode}`);
+    const values = takeTensors(state, this.stateItems(), 'exact', 'classifier state');
     const entries = this.store.entries();
     entries.forEach((e, i) => assignValues(e.variable, values[i] as Float32Array));
     let k = entries.length;
@@ -383,8 +310,8 @@ export class RegNetClassifier {
       opt.importMomentum(values.slice(k, k + n));
       k += n;
     }
-    this.stepCount = header.step;
-    return { step: header.step, meta: header.meta };
+    this.stepCount = state.header.step;
+    return { step: state.header.step, meta: state.header.meta };
   }
 
   /** Trainable scalars (trunk + classifier). */

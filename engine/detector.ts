@@ -10,7 +10,6 @@
  * `trunk.*` tensors load into it by name (pretrained) — or it is initialised randomly (scratch).
  * Optimiser: AdamW (decoupled weight decay on weights, not on BN/bias), state saved with the weights.
  */
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import type { RegNetConfig } from '../config/schema';
 import { regnetSpec, type RegNetSpec } from '../ml/regnet';
@@ -18,7 +17,9 @@ import { initBackend, type BackendInfo, type InitBackendOptions } from './backen
 import { conv2d, pointwiseConv, relu, RunningStatsCollector } from './native-ops';
 import { assignValues, ParamStore, type ParamEntry } from './params';
 import { RegNetTrunk } from './regnet-model';
-import { readStateHeader, StateFormatError } from './state';
+import { NonFiniteLossError } from '../contracts/errors';
+import { swavTrunkValues } from './state';
+import { readStateContainer, takeTensors, writeStateContainer, type StateContainerHeader } from './state-container';
 
 /** Configuration of a {@link Detector}. */
 export interface DetectorConfig {
@@ -319,20 +320,10 @@ export class Detector {
    * @throws StateFormatError when the state is corrupt or lacks / mis-shapes any trunk tensor.
    */
   loadTrunkFromSwavState(bytes: Uint8Array): { tensors: number; step: number } {
-    const { header, data } = readStateHeader(bytes);
-    const byName = new Map(header.tensors.map((t) => [t.name, t]));
     const trunkEntries = this.store.entries().filter((e) => e.name.startsWith('trunk.'));
-    const values = trunkEntries.map((e) => {
-      const t = byName.get(e.name);
-      if (!t) throw new StateFormatError(`SwAV state lacks ${e.name} (another RegNet config?)`);
-      if (t.shape.join('x') !== e.shape.join('x'))
-        throw new StateFormatError(`${e.name}: state ${t.shape.join('x')} != detector ${e.shape.join('x')}`);
-      const size = e.shape.reduce((a, b) => a * b, 1);
-      if (t.offset < 0 || t.offset + size > data.length) throw new StateFormatError(`${e.name}: data out of range`);
-      return data.subarray(t.offset, t.offset + size);
-    });
+    const { values, step } = swavTrunkValues(bytes, trunkEntries);
     trunkEntries.forEach((e, i) => assignValues(e.variable, values[i] as Float32Array));
-    return { tensors: trunkEntries.length, step: header.step };
+    return { tensors: trunkEntries.length, step };
   }
 
   /** Output of every trunk stage (NHWC), computed by the trunk's own block code. */
@@ -470,29 +461,8 @@ export interface DetectorStepResult {
   step: number;
 }
 
-/** The loss of a step was NaN/inf; nothing was changed. */
-export class DetectorNonFiniteLossError extends Error {
-  constructor(
-    readonly step: number,
-    readonly loss: number,
-  ) {
-    super(`non-finite detection loss ${loss} at step ${step}`);
-    this.name = 'DetectorNonFiniteLossError';
-  }
-}
-
-const MAGIC = Buffer.from('SEERFLOWDETECT\0\0', 'latin1');
-/** Byte layout version of detector states. */
-export const DETECTOR_STATE_VERSION = 1;
-
-/** JSON header of a detector state. */
-export interface DetectorStateHeader {
-  format: 'seerflow-detector-state';
-  version: number;
-  step: number;
-  tensors: { name: string; shape: number[]; offset: number }[];
-  meta: unknown;
-}
+/** Header of a detector state: a state container of kind 'detector' (engine/state-container.ts). */
+export type DetectorStateHeader = StateContainerHeader;
 
 /** Normalise 8-bit RGB NHWC pixels with the ImageNet mean/std into `out` (or a new array). */
 export function normalizeImages(rgb: Uint8Array, out = new Float32Array(rgb.length)): Float32Array {
@@ -524,7 +494,7 @@ export class DetectorTrainer {
 
   /**
    * One training step on `n` normalised NHWC images with their boxes. BN running statistics are updated only when
-   * the loss is finite. @throws DetectorNonFiniteLossError (state unchanged).
+   * the loss is finite. @throws NonFiniteLossError (state unchanged).
    */
   step(images: Float32Array, n: number, boxes: readonly (readonly TrainBox[])[], lr: number): DetectorStepResult {
     const S = this.model.cfg.imageSize;
@@ -557,7 +527,7 @@ export class DetectorTrainer {
     if (!Number.isFinite(loss)) {
       tf.dispose(Object.values(grads));
       stats.discard();
-      throw new DetectorNonFiniteLossError(this.stepCount, loss);
+      throw new NonFiniteLossError(this.stepCount, loss, 'detection loss');
     }
     stats.flush();
     const named: Record<string, tf.Tensor> = {};
@@ -600,75 +570,20 @@ export class DetectorTrainer {
     ];
   }
 
-  /**
-   * Full state (weights, BN statistics, Adam moments, step) as checksummed bytes:
-   * magic (16) | u32 version | u32 header length | header JSON | pad to 4 | float32 data | SHA-256 (32).
-   */
+  /** Full state (weights, BN statistics, Adam moments, step) as a 'detector' state container (docs/training-kit.md). */
   saveState(meta: unknown = null): Uint8Array {
-    const list = this.items();
-    let offset = 0;
-    const tensors = list.map((it) => {
-      const t = { name: it.name, shape: [...it.shape], offset };
-      offset += it.shape.reduce((a, b) => a * b, 1);
-      return t;
-    });
-    const header: DetectorStateHeader = {
-      format: 'seerflow-detector-state',
-      version: DETECTOR_STATE_VERSION,
-      step: this.stepCount,
-      tensors,
-      meta,
-    };
-    const json = Buffer.from(JSON.stringify(header), 'utf8');
-    const dataStart = Math.ceil((MAGIC.length + 8 + json.length) / 4) * 4;
-    const total = dataStart + offset * 4 + 32;
-    const buf = Buffer.alloc(total);
-    MAGIC.copy(buf, 0);
-    buf.writeUInt32LE(DETECTOR_STATE_VERSION, MAGIC.length);
-    buf.writeUInt32LE(json.length, MAGIC.length + 4);
-    json.copy(buf, MAGIC.length + 8);
-    const data = new Float32Array(buf.buffer, buf.byteOffset + dataStart, offset);
-    list.forEach((it, i) => data.set(it.variable.dataSync() as Float32Array, tensors[i]?.offset ?? 0));
-    createHash('sha256')
-      .update(buf.subarray(0, total - 32))
-      .digest()
-      .copy(buf, total - 32);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+    const tensors = this.items().map((it) => ({ ...it, read: () => it.variable.dataSync() as Float32Array }));
+    return writeStateContainer({ kind: 'detector', step: this.stepCount, tensors, meta });
   }
 
   /** Restore a {@link saveState} blob (same config). Nothing changes unless every tensor matches. */
   loadState(bytes: Uint8Array): DetectorStateHeader {
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (buf.length < MAGIC.length + 8 + 32 || !buf.subarray(0, MAGIC.length).equals(MAGIC))
-      throw new StateFormatError('not a seerflow detector state (bad magic)');
-    const digest = createHash('sha256')
-      .update(buf.subarray(0, buf.length - 32))
-      .digest();
-    if (!digest.equals(buf.subarray(buf.length - 32))) throw new StateFormatError('detector state checksum mismatch');
-    const version = buf.readUInt32LE(MAGIC.length);
-    if (version !== DETECTOR_STATE_VERSION) throw new StateFormatError(`unsupported detector state version ${version}`);
-    const jsonLen = buf.readUInt32LE(MAGIC.length + 4);
-    const header = JSON.parse(
-      buf.subarray(MAGIC.length + 8, MAGIC.length + 8 + jsonLen).toString('utf8'),
-    ) as DetectorStateHeader;
-    const dataStart = Math.ceil((MAGIC.length + 8 + jsonLen) / 4) * 4;
-    const count = (buf.length - 32 - dataStart) / 4;
-    const data = new Float32Array(count);
-    new Uint8Array(data.buffer).set(buf.subarray(dataStart, dataStart + count * 4));
+    const state = readStateContainer(bytes, 'detector');
     const list = this.items();
-    if (header.tensors.length !== list.length)
-      throw new StateFormatError(`detector state has ${header.tensors.length} tensors, model expects ${list.length}`);
-    const values = list.map((it, i) => {
-      const t = header.tensors[i];
-      const size = it.shape.reduce((a, b) => a * b, 1);
-      if (!t || t.name !== it.name || t.shape.join('x') !== it.shape.join('x'))
-        throw new StateFormatError(`detector state tensor ${i}: ${t?.name} does not match ${it.name}`);
-      if (t.offset < 0 || t.offset + size > data.length) throw new StateFormatError(`${t.name}: data out of range`);
-      return data.subarray(t.offset, t.offset + size);
-    });
+    const values = takeTensors(state, list, 'exact', 'detector state');
     list.forEach((it, i) => assignValues(it.variable, values[i] as Float32Array));
-    this.optimizer.t = header.step;
-    return header;
+    this.optimizer.t = state.header.step;
+    return state.header;
   }
 
   dispose(): void {

@@ -11,7 +11,8 @@ import { SwavModel } from './swav-model';
 import { SwavTrainer, type SwavBatch, type SwavStepResult } from './swav-step';
 
 export type { BackendInfo } from './backend';
-export { NonFiniteLossError, type SwavBatch, type SwavStepResult } from './swav-step';
+export { NonFiniteLossError } from '../contracts/errors';
+export type { SwavBatch, SwavStepResult } from './swav-step';
 export { StateFormatError, type StateHeader } from './state';
 
 /** The config slices the engine needs (from `SeerConfig`). */

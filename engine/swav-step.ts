@@ -5,7 +5,7 @@
  * entirely while frozen. A non-finite loss throws {@link NonFiniteLossError} before any weight is changed.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ErrorType } from '../contracts/errors';
+import { NonFiniteLossError } from '../contracts/errors';
 import type { LarsOptimizer } from './lars';
 import { matMul, RunningStatsCollector } from './native-ops';
 import { FeatureQueue, type SwavModel } from './swav-model';
@@ -50,18 +50,6 @@ export interface SwavStepResult {
   step: number;
   prototypesFrozen: boolean;
   queueUsed: boolean;
-}
-
-/** The loss of a step was NaN or infinite; the training state was left exactly as before the step. */
-export class NonFiniteLossError extends Error {
-  readonly type = ErrorType.NonFiniteLoss;
-  constructor(
-    readonly step: number,
-    readonly loss: number,
-  ) {
-    super(`non-finite SwAV loss ${loss} at step ${step}`);
-    this.name = 'NonFiniteLossError';
-  }
 }
 
 /** Consecutive crops of equal size, batched into one trunk pass each. */
@@ -259,7 +247,7 @@ export class SwavTrainer {
       tf.dispose(Object.values(grads));
       tf.dispose(fresh);
       stats.discard();
-      throw new NonFiniteLossError(this.iteration, loss);
+      throw new NonFiniteLossError(this.iteration, loss, 'SwAV loss');
     }
     stats.flush();
     if (queue) queue.push(fresh);

@@ -48,7 +48,16 @@ export async function putText(
   body: string,
   contentType = 'text/plain',
 ): Promise<void> {
-  const bytes = Buffer.from(body, 'utf8');
+  await putBytes(s3, bucket, key, Buffer.from(body, 'utf8'), contentType);
+}
+
+export async function putBytes(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  bytes: Uint8Array,
+  contentType = 'application/octet-stream',
+): Promise<void> {
   await s3.send(
     new PutObjectCommand({
       Bucket: bucket,

@@ -18,6 +18,7 @@ import type {
   SeedStat,
 } from '../contracts/evaluate';
 import { evaluateKeys } from '../contracts/evaluate';
+import { seedStat } from '../ml/stats';
 import type { IngestResult } from '../contracts/ingest';
 import { STAGES, type StageName, type StageProgress, type StageStatus } from '../contracts/pipeline';
 import type { PreprocessResult } from '../contracts/preprocess';
@@ -155,12 +156,12 @@ export function reportDataFrom(
 // ---------------------------------------------------------------------------------------------------------------
 // Statistics
 
-/** Mean and sample standard deviation (n - 1), as the evaluation stage reports them. */
-export function seedStat(values: number[]): SeedStat {
-  const n = values.length;
-  const mean = n ? values.reduce((a, b) => a + b, 0) / n : NaN;
-  const std = n > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1)) : 0;
-  return { mean, std, values: [...values] };
+/** What a table cell says for an initialisation that has no runs (there is no mean of no runs). */
+const NO_RUNS = 'no runs';
+
+/** Mean ± std over seeds, or undefined for no runs (shown as {@link NO_RUNS}, never as NaN). */
+function statOf(values: readonly number[]): SeedStat | undefined {
+  return values.length ? seedStat(values) : undefined;
 }
 
 const PROTOCOLS: ClassificationProtocol[] = ['linear', 'finetune', 'lowshot-1', 'lowshot-10'];
@@ -181,8 +182,7 @@ function classificationStat(
 ): SeedStat | undefined {
   const s = ev.summary[protocol]?.[init];
   if (s) return s;
-  const runs = ev.classification.filter((r) => r.protocol === protocol && r.init === init);
-  return runs.length ? seedStat(runs.map((r) => r.top1)) : undefined;
+  return statOf(ev.classification.filter((r) => r.protocol === protocol && r.init === init).map((r) => r.top1));
 }
 
 interface ClassificationRow {
@@ -266,7 +266,7 @@ function detectionRows(ev: EvaluationResult): DetectionRow[] {
     DETECTION_METRICS.forEach((m, i) => {
       const fromSummary = m === 'AP' || m === 'AP50' || m === 'AP75' ? summary?.[m] : undefined;
       const values = runs.map((r) => r.stats[i]).filter((v): v is number => v !== undefined && v >= 0);
-      const stat = fromSummary ?? (values.length ? seedStat(values) : undefined);
+      const stat = fromSummary ?? statOf(values);
       if (stat) metrics[m] = stat;
     });
     rows.push({ init, seeds: runs.length || (summary?.AP.values.length ?? 0), epochs: runs[0]?.epochs ?? 0, metrics });
@@ -1096,11 +1096,11 @@ async function evaluationSection(d: ReportData, x: Derived): Promise<string> {
           esc(PROTOCOL_LABEL[r.protocol] ?? r.protocol),
           `${esc(round(r.labelFraction * 100, 4))}%`,
           fmtInt(r.epochs),
-          esc(fmtStat(r.pretrained)),
-          esc(fmtStat(r.scratch)),
+          esc(r.pretrained ? fmtStat(r.pretrained) : NO_RUNS),
+          esc(r.scratch ? fmtStat(r.scratch) : NO_RUNS),
           r.delta === undefined ? '—' : esc(`${r.delta >= 0 ? '+' : ''}${r.delta.toFixed(2)}`),
-          esc(r.pretrained?.values.map((v) => v.toFixed(2)).join(', ') ?? '—'),
-          esc(r.scratch?.values.map((v) => v.toFixed(2)).join(', ') ?? '—'),
+          esc(r.pretrained?.values.map((v) => v.toFixed(2)).join(', ') ?? NO_RUNS),
+          esc(r.scratch?.values.map((v) => v.toFixed(2)).join(', ') ?? NO_RUNS),
         ]),
         [false, true, true, true, true, true, false, false],
       )

@@ -46,7 +46,8 @@ export async function createWorkers(
   const s3 = createS3Client(settings.s3);
   const clientConnection = await Connection.connect({ address: settings.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: settings.temporal.namespace });
-  const activities = createActivities({ s3, client });
+  // Training engine processes get the worker's own S3 settings in their run command.
+  const activities = createActivities({ s3, client, trainerSettings: { s3: settings.s3 } });
   const grace = `${opts.shutdownGraceSeconds ?? 30}s` as const;
   const workers: Worker[] = [];
   for (const queue of opts.queues) {

@@ -6,12 +6,12 @@
  * finished run is a cache hit, so re-running the stage redoes nothing.
  */
 import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { DetectionJob } from '../activities/detection/types';
 import type { GpuActivities, IoActivities } from '../activities';
-import type { ClassificationJob } from '../activities/evaluate/jobs';
+import { detectionDatasetOf, type DetectionJob, type DetectionSpec } from '../contracts/detection';
 import { NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import {
   evaluateProgressQuery,
+  type ClassificationJob,
   type ClassificationProtocol,
   type ClassificationRun,
   type DetectionRun,
@@ -92,8 +92,8 @@ export async function evaluateWorkflow(input: EvaluationInput): Promise<Evaluati
 
   const data = await io.prepareEvalData({
     bucket: input.bucket,
-    shortSide: input.shortSide ?? 256,
-    jpegQuality: input.jpegQuality ?? 90,
+    shortSide: input.shortSide,
+    jpegQuality: input.jpegQuality,
   });
   const subsets = new Map<string, string>();
   for (const { fraction } of plan.filter((p) => p.fraction < 1)) {
@@ -119,7 +119,7 @@ export async function evaluateWorkflow(input: EvaluationInput): Promise<Evaluati
           init,
           seed,
           fraction,
-          batchSize: input.batchSize ?? 256,
+          batchSize: input.batchSize,
           data,
           ...(subsetKey ? { subsetKey } : {}),
         };
@@ -147,18 +147,11 @@ export async function evaluateWorkflow(input: EvaluationInput): Promise<Evaluati
  */
 async function runDetectionBenchmark(
   input: EvaluationInput,
-  settings: NonNullable<EvaluationInput['detection']>,
+  spec: DetectionSpec,
   progress: EvaluateProgress,
 ): Promise<DetectionRun[]> {
   progress.current = 'detection/dataset';
-  const manifest = await ioActivities().buildDetectionDataset({
-    bucket: input.bucket,
-    images: settings.images,
-    seed: settings.datasetSeed ?? 0,
-    ...(settings.testImages !== undefined ? { testImages: settings.testImages } : {}),
-    ...(settings.size !== undefined ? { size: settings.size } : {}),
-    ...(settings.photos !== undefined ? { photos: settings.photos } : {}),
-  });
+  const manifest = await ioActivities().buildDetectionDataset({ bucket: input.bucket, ...detectionDatasetOf(spec) });
   const runs: DetectionRun[] = [];
   for (const init of INITIALISATIONS) {
     for (const seed of input.seeds) {
@@ -168,7 +161,8 @@ async function runDetectionBenchmark(
         regnet: input.regnet,
         init,
         seed,
-        epochs: settings.epochs,
+        epochs: spec.epochs,
+        train: spec.train,
         datasetPrefix: manifest.prefix,
         ...(init === 'pretrained' ? { checkpoint: input.checkpoint } : {}),
       };

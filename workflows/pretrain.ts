@@ -18,6 +18,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { GpuActivities, IoActivities } from '../activities';
+import { newestPointer } from '../contracts/checkpoints';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../contracts/errors';
 import {
   checkpointCommittedSignal,
@@ -56,6 +57,8 @@ function gpuActivities(heartbeatTimeoutSeconds: number) {
   });
 }
 
+const byStep = (p: CheckpointPointer) => p.step;
+
 /** Segments per workflow run before continuing as new (each segment adds about 6 history events, plus signals). */
 const SEGMENTS_PER_RUN = 200;
 
@@ -65,7 +68,7 @@ export async function pretrainWorkflow(input: PretrainInput): Promise<PretrainRe
   const io = ioActivities();
   const inspected = await io.inspectPretrain(job);
   const totalSteps = inspected.stepsPerEpoch * job.train.epochs;
-  let pointer: CheckpointPointer | undefined = input.resume?.pointer ?? inspected.newest;
+  let pointer = newestPointer([input.resume?.pointer, inspected.newest], byStep);
   const cached = !input.resume && (inspected.newest?.step ?? 0) >= totalSteps;
   let segments = input.resume?.segments ?? 0;
   const history = input.resume?.history ?? [];
@@ -84,7 +87,7 @@ export async function pretrainWorkflow(input: PretrainInput): Promise<PretrainRe
     paused = false;
   });
   setHandler(checkpointCommittedSignal, (p) => {
-    if (!pointer || p.step > pointer.step) pointer = p;
+    pointer = newestPointer([pointer, p], byStep);
   });
   setHandler(pretrainProgressQuery, () => {
     const step = pointer?.step ?? 0;
@@ -121,7 +124,7 @@ export async function pretrainWorkflow(input: PretrainInput): Promise<PretrainRe
         return gpu.trainSegment({ ...job, targetSteps: target, ...(pointer ? { resumeFrom: pointer } : {}) });
       });
       last = segment;
-      if (!pointer || segment.pointer.step >= pointer.step) pointer = segment.pointer;
+      pointer = newestPointer([segment.pointer, pointer], byStep) ?? segment.pointer;
       computeSeconds += segment.computeSeconds;
       history.push({ step: segment.steps, loss: segment.loss, lr: segment.lr });
       segments++;

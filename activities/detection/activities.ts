@@ -1,36 +1,37 @@
 /**
  * Detection benchmark activity. `runDetection` trains a detector (pretrained or scratch trunk) on the detection
- * dataset and scores the test split with COCO AP, in a child process (trainer-process.ts) it relays: heartbeats
+ * dataset and scores the test split with COCO AP, in an engine process (trainer-process.ts) it relays through the
+ * training kit (activities/training-kit/relay.ts): heartbeats
  * carry `{phase, epoch, step, pointer}` (the newest per-epoch checkpoint), a retry resumes from the pointer in its
  * heartbeat details (or the run's latest.json), cancellation stops the trainer at the next step, and a worker
  * shutdown lets it commit the current epoch first.
  */
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
-import { ErrorType } from '../../contracts/errors';
-import {
-  detectionKeys,
-  writeDetectionDataset,
-  type DetectionDatasetOptions,
-  type DetectionManifest,
-} from '../../datasets/detection/build-dataset';
-import { FashionMnistMissingError } from '../../datasets/corpus/fashion-mnist';
-import { PhotosMissingError } from '../../datasets/corpus/photos';
+import { heartbeat } from '@temporalio/activity';
+import { ErrorType, SeerflowError } from '../../contracts/errors';
+import { detectionKeys, writeDetectionDataset, type DetectionManifest } from '../../datasets/detection/build-dataset';
 import { getJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
-import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from '../shared/shutdown';
-import { superviseTrainerChild } from '../shared/trainer-child';
-import type { DetectionTrainerCommand, DetectionTrainerMessage } from './trainer-process';
-import type { DetectionCheckpointPointer, DetectionHeartbeat, DetectionJob, DetectionRunResult } from './types';
+import { toApplicationFailure, withFailureConversion } from '../shared/failure';
+import { workerShutdown, type ShutdownRegistry } from '../shared/shutdown';
+import type { StopReason, TrainerSettings } from '../training-kit/protocol';
+import { attemptOptions, previousBeat, relayTraining, stoppedFailure, type TrainingDeps } from '../training-kit/relay';
+import { DEFAULT_STOP_GRACE_SECONDS, nodeEngine, superviseTrainer } from '../training-kit/supervisor';
+import type { DetectionTrainerMessage } from './trainer-process';
+import type {
+  DetectionCheckpointPointer,
+  DetectionDatasetSpec,
+  DetectionHeartbeat,
+  DetectionJob,
+  DetectionRunResult,
+} from '../../contracts/detection';
 
 /** Dependencies of {@link createDetectionActivities}. */
-export interface DetectionDeps {
+export interface DetectionDeps extends TrainingDeps {
   s3: S3Client;
   /** Compiled trainer script; defaults to dist/activities/detection/trainer-process.js. */
   trainerScript?: string;
-  /** Worker shutdown registry; defaults to the process's (tests pass their own). */
-  shutdown?: ShutdownRegistry;
 }
 
 /** Default location of the compiled trainer. */
@@ -52,50 +53,52 @@ export interface RunDetectionProcessOptions {
   onMessage?: (msg: DetectionTrainerMessage) => void;
   /** Settles (either way) when the run must stop; the trainer stops at its next step. */
   cancelled?: Promise<unknown>;
-  /** Milliseconds the trainer gets to stop before it is killed. @default 30000 */
+  /** Milliseconds the trainer gets to stop before it is killed. @default 60000 */
   stopGraceMs?: number;
+  /** S3 settings sent to the trainer; without them it reads its environment. */
+  settings?: TrainerSettings;
   /** Worker shutdown registry the trainer joins. @default the process's */
   shutdown?: ShutdownRegistry;
 }
 
+/** What a stopped detection run committed, in the words of its failure. */
+function stoppedMessage(reason: StopReason, epoch: number): string {
+  return reason === 'cancel'
+    ? `detection training stopped after epoch ${epoch}`
+    : `worker shutting down: detection committed epoch ${epoch}; the retry resumes after it`;
+}
+
 /**
- * Fork the trainer for `job` and resolve with its result. Failures the trainer marks non-retryable come back as
- * ApplicationFailures of their type; a stop request ends in a CancelledFailure, a worker shutdown
- * (`stopTrainingChildren`) in the retryable `WorkerShutdown` after the current epoch is committed.
+ * Run the trainer for `job` outside an activity (the CLI) and resolve with its result. Failures the trainer
+ * types come back as ApplicationFailures of their type; a stop request ends in a CancelledFailure, a worker
+ * shutdown (`stopTrainingChildren`) in the retryable `WorkerShutdown` after the current epoch is committed.
  */
-export function runDetectionProcess(
+export async function runDetectionProcess(
   job: DetectionJob,
   opts: RunDetectionProcessOptions = {},
 ): Promise<DetectionRunResult> {
   let committedEpoch = opts.resumeFrom?.epoch ?? 0;
-  return superviseTrainerChild<DetectionRunResult, DetectionTrainerMessage>({
-    script: opts.script ?? DETECTION_TRAINER_SCRIPT,
+  const end = await superviseTrainer<DetectionJob, DetectionCheckpointPointer, DetectionRunResult>({
+    engine: nodeEngine(opts.script ?? DETECTION_TRAINER_SCRIPT),
     label: 'detection trainer',
     run: {
-      type: 'run',
       job,
       attempt: opts.attempt ?? 1,
-      ...(opts.resumeFrom ? { resumeFrom: opts.resumeFrom } : {}),
-    } satisfies DetectionTrainerCommand,
+      ...(opts.resumeFrom ? { resume: opts.resumeFrom } : {}),
+      ...(opts.settings ? { settings: opts.settings } : {}),
+    },
     ...(opts.cancelled ? { cancelled: opts.cancelled } : {}),
-    stopGraceMs: opts.stopGraceMs ?? 30_000,
+    stopGraceMs: opts.stopGraceMs ?? DEFAULT_STOP_GRACE_SECONDS * 1000,
     shutdown: opts.shutdown ?? workerShutdown,
-    // Worker shutdown: commit the current epoch, then stop (the retry resumes after it).
-    shutdownMessage: { type: 'stop', atEpochEnd: true } satisfies DetectionTrainerCommand,
-    onMessage: (msg) => {
+    onEvent: (msg) => {
       if (msg.type === 'checkpoint') committedEpoch = msg.pointer.epoch;
       opts.onMessage?.(msg);
     },
-    stoppedFailure: (byCancel, msg) => {
-      const epoch = (msg?.type === 'stopped' ? msg.pointer?.epoch : undefined) ?? committedEpoch;
-      return byCancel
-        ? new CancelledFailure(`detection training stopped after epoch ${epoch}`)
-        : ApplicationFailure.retryable(
-            `worker shutting down: detection committed epoch ${epoch}; the retry resumes after it`,
-            WORKER_SHUTDOWN,
-          );
-    },
   });
+  if (end.type === 'done') return end.result;
+  throw toApplicationFailure(
+    stoppedFailure(end.reason, stoppedMessage(end.reason, end.pointer?.epoch ?? committedEpoch)),
+  );
 }
 
 /**
@@ -103,28 +106,20 @@ export function runDetectionProcess(
  * the `gpu` queue).
  */
 export function createDetectionActivities(deps: DetectionDeps) {
-  return {
+  const script = deps.trainerScript ?? DETECTION_TRAINER_SCRIPT;
+  return withFailureConversion({
     /**
      * Write the detection dataset to `s3://bucket/detection/<version>/` unless it is already complete
      * (idempotent; same options, same bytes) and return its manifest (`manifest.prefix` is the `datasetPrefix`).
      */
-    async buildDetectionDataset(input: { bucket: string } & DetectionDatasetOptions): Promise<DetectionManifest> {
+    async buildDetectionDataset(input: { bucket: string } & DetectionDatasetSpec): Promise<DetectionManifest> {
       const { bucket, ...opts } = input;
       heartbeat({ done: 0 });
-      try {
-        const r = await writeDetectionDataset(deps.s3, bucket, opts, {
-          onProgress: (done, total) => heartbeat({ done, total }),
-        });
-        return r.manifest;
-      } catch (err) {
-        if (err instanceof RangeError)
-          throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: err.message, nonRetryable: true });
-        // Missing Debian data packages: a retry on this worker cannot help.
-        if (err instanceof FashionMnistMissingError || err instanceof PhotosMissingError) {
-          throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: err.message, nonRetryable: true });
-        }
-        throw err;
-      }
+      // Bad options (InvalidInput) and missing Debian data packages (DatasetMissing) are typed where they arise.
+      const r = await writeDetectionDataset(deps.s3, bucket, opts, {
+        onProgress: (done, total) => heartbeat({ done, total }),
+      });
+      return r.manifest;
     },
 
     /**
@@ -135,59 +130,44 @@ export function createDetectionActivities(deps: DetectionDeps) {
       const prefix = job.datasetPrefix.endsWith('/') ? job.datasetPrefix : `${job.datasetPrefix}/`;
       // Fail fast (non-retryable) before forking when the dataset is absent.
       if (!(await getJson(deps.s3, job.bucket, detectionKeys.manifest(prefix)))) {
-        throw ApplicationFailure.create({
-          type: ErrorType.DatasetMissing,
-          message: `detection dataset s3://${job.bucket}/${detectionKeys.manifest(prefix)} not found; build it with \`seerflow detection build\``,
-          nonRetryable: true,
-        });
+        throw new SeerflowError(
+          ErrorType.DatasetMissing,
+          `detection dataset s3://${job.bucket}/${detectionKeys.manifest(prefix)} not found; build it with \`seerflow detection build\``,
+        );
       }
-      const info = activityInfo();
-      const ctx = Context.current();
-      const last = info.heartbeatDetails as DetectionHeartbeat | undefined;
-      let beat: DetectionHeartbeat = {
-        phase: 'starting',
-        epoch: last?.pointer?.epoch ?? 0,
-        step: last?.pointer?.step ?? 0,
-        ...(last?.pointer ? { pointer: last.pointer } : {}),
-      };
-      heartbeat(beat);
-      const keepAlive = setInterval(() => heartbeat(beat), 5000); // liveness while data loads or a checkpoint uploads
-      try {
-        return await runDetectionProcess(job, {
-          ...(deps.trainerScript ? { script: deps.trainerScript } : {}),
-          ...(deps.shutdown ? { shutdown: deps.shutdown } : {}),
-          ...(last?.pointer ? { resumeFrom: last.pointer } : {}),
-          attempt: info.attempt,
-          cancelled: ctx.cancelled,
-          onMessage: (msg) => {
-            if (msg.type === 'progress') {
-              beat = {
+      const last = previousBeat<DetectionHeartbeat>();
+      return relayTraining<DetectionJob, DetectionCheckpointPointer, DetectionRunResult, DetectionHeartbeat>({
+        ...attemptOptions(deps, job, last?.pointer),
+        engine: nodeEngine(script),
+        label: 'detection trainer',
+        beat: {
+          phase: 'starting',
+          epoch: last?.pointer?.epoch ?? 0,
+          step: last?.pointer?.step ?? 0,
+          ...(last?.pointer ? { pointer: last.pointer } : {}),
+        },
+        nextBeat: (event, beat) =>
+          event.type === 'progress'
+            ? {
                 ...beat,
-                phase: msg.phase,
-                epoch: msg.epoch,
-                step: msg.step,
-                loss: msg.loss,
-                lr: msg.lr,
-                imagesPerSec: msg.imagesPerSec,
-              };
-              heartbeat(beat);
-            } else if (msg.type === 'checkpoint') {
-              beat = {
+                phase: event.phase === 'evaluating' ? 'evaluating' : 'training',
+                epoch: event.epoch ?? beat.epoch,
+                step: event.step,
+                ...(event.loss !== undefined ? { loss: event.loss } : {}),
+                ...(event.lr !== undefined ? { lr: event.lr } : {}),
+                ...(event.imagesPerSec !== undefined ? { imagesPerSec: event.imagesPerSec } : {}),
+              }
+            : {
                 ...beat,
                 phase: 'training',
-                epoch: msg.pointer.epoch,
-                step: msg.pointer.step,
-                pointer: msg.pointer,
-              };
-              heartbeat(beat);
-            }
-          },
-        });
-      } finally {
-        clearInterval(keepAlive);
-      }
+                epoch: event.pointer.epoch,
+                step: event.pointer.step,
+                pointer: event.pointer,
+              },
+        stoppedMessage: (reason, pointer, beat) => stoppedMessage(reason, pointer?.epoch ?? beat.pointer?.epoch ?? 0),
+      });
     },
-  };
+  });
 }
 
 /** The activity functions, for `proxyActivities<DetectionActivities>()`. */

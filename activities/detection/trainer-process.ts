@@ -1,73 +1,44 @@
 /**
- * Detection training + COCO evaluation in its own process (forked by the runDetection activity or the CLI), so
- * TensorFlow never blocks the worker's event loop: heartbeats and cancellation keep flowing. IPC as the pretrain
- * trainer:
- *   in:  {type:'run', job, attempt, resumeFrom?} | {type:'stop', atEpochEnd?}
- *   out: {type:'progress'|'checkpoint'|'done'|'stopped'|'error', ...}
- * A checkpoint is committed after every epoch (state object, then latest.json); a rerun of the same job resumes
- * from the newest one, and a finished run returns its stored result. Exits when the parent disappears.
+ * Detection training + COCO evaluation in its own process, started by the runDetection activity (or the CLI)
+ * through the training kit's supervisor (activities/training-kit/), so TensorFlow never blocks the worker's event
+ * loop: heartbeats and cancellation keep flowing. A checkpoint is committed after every epoch (the kit's
+ * checkpoint store: state object, then latest.json); a rerun of the same job resumes from the newest one, and a
+ * finished run returns its stored result. A `cancel` stop ends the run at the next step; a `shutdown` stop lets it
+ * commit the epoch it is in first. Exits when the parent disappears.
  */
-import { createHash } from 'node:crypto';
-import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ApplicationFailure } from '@temporalio/common';
+import type { S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
-import { ErrorType } from '../../contracts/errors';
-import { DetectorNonFiniteLossError, DetectorTrainer, normalizeImages, type TrainBox } from '../../engine/detector';
+import { ErrorType, NonFiniteLossError, SeerflowError, type ErrorTypeName } from '../../contracts/errors';
+import { DetectorTrainer, normalizeImages, type TrainBox } from '../../engine/detector';
 import { detectionKeys, type DetectionCoco, type DetectionManifest } from '../../datasets/detection/build-dataset';
-import { createS3Client, getBytes, getJson, putJson } from '../../infra/s3';
-import { loadServiceSettings } from '../../infra/settings';
+import { getBytes, getJson, putJson } from '../../infra/s3';
 import { cocoEvaluate, type CocoDetection } from '../../ml/coco-eval';
 import { permutation, Rng } from '../../ml/rng';
 import { lrAt } from '../../ml/schedules';
+import { runTrainingChild, type TrainingContext, type TrainingOutcome } from '../training-kit/child';
+import { CheckpointStore, sha256Hex } from '../training-kit/checkpoint-store';
+import { s3ObjectStorage } from '../training-kit/object-storage';
+import type { EngineEvent } from '../training-kit/protocol';
 import {
   detectionRunKeys,
   resolveDetectionSettings,
   type DetectionCheckpointPointer,
   type DetectionJob,
-  type DetectionLatestFile,
   type DetectionRunResult,
   type DetectionTrainSettings,
-} from './types';
+} from '../../contracts/detection';
 
-/** Messages from the trainer to its parent. */
-export type DetectionTrainerMessage =
-  | {
-      type: 'progress';
-      epoch: number;
-      step: number;
-      loss: number;
-      lr: number;
-      imagesPerSec: number;
-      phase: 'training' | 'evaluating';
-    }
-  | { type: 'checkpoint'; pointer: DetectionCheckpointPointer }
-  | { type: 'done'; result: DetectionRunResult }
-  | { type: 'stopped'; pointer?: DetectionCheckpointPointer }
-  | { type: 'error'; errorType?: string; message: string; nonRetryable: boolean };
-
-/** Messages from the parent. */
-export type DetectionTrainerCommand =
-  | { type: 'run'; job: DetectionJob; attempt: number; resumeFrom?: DetectionCheckpointPointer }
-  /** Stop at the next step (cancellation), or after committing the current epoch (`atEpochEnd`: worker shutdown). */
-  | { type: 'stop'; atEpochEnd?: boolean };
+/** Events of the detection trainer (the kit's protocol with its pointer and result types). */
+export type DetectionTrainerMessage = EngineEvent<DetectionCheckpointPointer, DetectionRunResult>;
 
 /** Checkpoints kept per run. */
 const KEEP_CHECKPOINTS = 2;
 
-let stopRequested = false;
-let stopAtEpochEnd = false;
-
-function send(msg: DetectionTrainerMessage): void {
-  process.send?.(msg);
+function fail(type: ErrorTypeName, message: string): never {
+  throw new SeerflowError(type, message);
 }
 
-function fail(type: string, message: string): never {
-  throw ApplicationFailure.create({ type, message, nonRetryable: true });
-}
-
-function sha256Hex(bytes: Uint8Array | string): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
+const log = (line: string) => process.stderr.write(`detection trainer: ${line}\n`);
 
 /**
  * Identity of a detection run's inputs (dataset content, init and its checkpoint, seed, model and training
@@ -187,9 +158,12 @@ interface CheckpointMeta {
   resumedFromEpoch: number;
 }
 
-async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpointPointer): Promise<void> {
+async function train(
+  ctx: TrainingContext<DetectionJob, DetectionCheckpointPointer>,
+): Promise<TrainingOutcome<DetectionCheckpointPointer, DetectionRunResult>> {
+  const { job, attempt } = ctx;
   const started = Date.now();
-  const s3 = createS3Client(loadServiceSettings().s3);
+  const s3 = ctx.env.s3;
   const prefix = job.datasetPrefix.endsWith('/') ? job.datasetPrefix : `${job.datasetPrefix}/`;
   if (!Number.isInteger(job.epochs) || job.epochs < 1)
     fail(ErrorType.InvalidInput, `epochs must be a positive integer, got ${job.epochs}`);
@@ -207,10 +181,7 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
   const resultKey = detectionRunKeys.result(root);
 
   const finished = await getJson<DetectionRunResult>(s3, job.bucket, resultKey);
-  if (finished) {
-    send({ type: 'done', result: { ...finished, cached: true } });
-    return;
-  }
+  if (finished) return { type: 'done', result: { ...finished, cached: true } };
 
   const size = manifest.options.size;
   const [train, test] = await Promise.all([
@@ -231,29 +202,34 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
   const backend = `${trainer.info.name}${trainer.info.device ? `:${trainer.info.device}` : ''}`;
 
   // Resume: the newest checkpoint of this run (latest.json, or the pointer of a previous attempt's heartbeat).
-  const latest = await getJson<DetectionLatestFile>(s3, job.bucket, detectionRunKeys.latest(root));
-  const candidates = [...(latest?.history ?? []), ...(hint && hint.key.startsWith(root) ? [hint] : [])].sort(
-    (a, b) => b.epoch - a.epoch,
-  );
-  let pointer: DetectionCheckpointPointer | undefined;
+  const store = new CheckpointStore<DetectionCheckpointPointer>({
+    storage: s3ObjectStorage(s3, job.bucket),
+    layout: {
+      prefix: `${root}checkpoints/`,
+      latestKey: detectionRunKeys.latest(root),
+      stateKey: (epoch, a) => detectionRunKeys.checkpoint(root, epoch, a),
+    },
+    keep: KEEP_CHECKPOINTS,
+    fingerprint,
+    progress: (p) => p.epoch,
+    owner: `detection run ${root}`,
+    log,
+  });
   let meta: CheckpointMeta = { epoch: 0, computeSeconds: 0, epochLoss: [], resumedFromEpoch: 0 };
-  for (const c of candidates) {
-    const bytes = await getBytes(s3, job.bucket, c.key);
-    if (!bytes || sha256Hex(bytes) !== c.sha256) {
-      process.stderr.write(
-        `detection trainer: skipping checkpoint ${c.key} (${bytes ? 'checksum mismatch' : 'missing'})\n`,
-      );
-      continue;
-    }
-    try {
-      const header = trainer.loadState(bytes);
-      meta = { ...(header.meta as CheckpointMeta), resumedFromEpoch: c.epoch };
-      pointer = c;
-      break;
-    } catch (err) {
-      process.stderr.write(`detection trainer: skipping checkpoint ${c.key} (${(err as Error).message})\n`);
-    }
-  }
+  let pointer = (
+    await store.loadNewest(
+      (bytes, c) => {
+        const saved = trainer.loadState(bytes).meta as CheckpointMeta;
+        meta = {
+          epoch: saved.epoch,
+          computeSeconds: saved.computeSeconds,
+          epochLoss: saved.epochLoss,
+          resumedFromEpoch: c.epoch,
+        };
+      },
+      ctx.resume ? { hint: ctx.resume } : {},
+    )
+  ).pointer;
   if (!pointer) {
     trainer.model.init(job.seed);
     if (job.init === 'pretrained' && job.checkpoint) {
@@ -284,7 +260,6 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
     epochs: job.epochs,
     itersPerEpoch: spe,
   };
-  let history = latest?.history ?? [];
   let lastLoss = pointer?.loss ?? Number.NaN;
   let reportAt = Date.now();
   let imagesSince = 0;
@@ -293,23 +268,20 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
     const order = permutation(nTrain, job.seed, epoch, 0xde7);
     let sum = 0;
     for (let b = 0; b < spe; b++) {
-      if (stopRequested) {
-        send({ type: 'stopped', ...(pointer ? { pointer } : {}) });
-        return;
-      }
+      if (ctx.stopRequested() === 'cancel') return { type: 'stopped', ...(pointer ? { pointer } : {}) };
       const { x, boxes } = makeBatch(train, order, b, batch, job.seed, epoch, settings.flip);
       const lr = lrAt(trainer.stepCount, lrOpts);
       let r;
       try {
         r = trainer.step(x, batch, boxes, lr);
       } catch (err) {
-        if (err instanceof DetectorNonFiniteLossError)
+        if (err instanceof NonFiniteLossError)
           fail(ErrorType.NonFiniteLoss, `${err.message}; newest good checkpoint ${pointer?.key ?? 'none'}`);
         throw err;
       }
       sum += r.loss;
       lastLoss = r.loss;
-      // Steps are synchronous: yield so a 'stop' message (and a dead parent) is noticed within one step.
+      // Steps are synchronous: yield so a stop request (and a dead parent) is noticed within one step.
       await new Promise<void>((resolve) => setImmediate(resolve));
       imagesSince += batch;
       const now = Date.now();
@@ -317,55 +289,36 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
         imagesPerSec = (imagesSince * 1000) / (now - reportAt);
         imagesSince = 0;
         reportAt = now;
-        send({ type: 'progress', phase: 'training', epoch, step: trainer.stepCount, loss: r.loss, lr, imagesPerSec });
+        ctx.emit({
+          type: 'progress',
+          phase: 'training',
+          epoch,
+          step: trainer.stepCount,
+          loss: r.loss,
+          lr,
+          imagesPerSec,
+        });
       }
     }
     // Commit the epoch: state object first, then latest.json names it; older checkpoints are pruned.
     const epochLoss = [...meta.epochLoss, sum / spe];
     const computeSeconds = meta.computeSeconds + (Date.now() - started) / 1000;
-    const state = trainer.saveState({
+    const saved: CheckpointMeta = {
       epoch: epoch + 1,
       computeSeconds,
       epochLoss,
       resumedFromEpoch: meta.resumedFromEpoch,
-    } satisfies CheckpointMeta);
-    const key = detectionRunKeys.checkpoint(root, epoch + 1, attempt);
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: job.bucket,
-        Key: key,
-        Body: state,
-        ContentLength: state.length,
-        ContentType: 'application/octet-stream',
-      }),
-    );
-    const committed: DetectionCheckpointPointer = {
-      key,
-      epoch: epoch + 1,
-      step: trainer.stepCount,
-      sha256: sha256Hex(state),
-      bytes: state.length,
-      loss: lastLoss,
     };
-    pointer = committed;
-    const all = [committed, ...history.filter((h) => h.key !== key && h.epoch < committed.epoch)];
-    history = all.slice(0, KEEP_CHECKPOINTS);
-    await putJson(s3, job.bucket, detectionRunKeys.latest(root), {
-      fingerprint,
-      history,
-    } satisfies DetectionLatestFile);
-    for (const old of all.slice(KEEP_CHECKPOINTS))
-      await s3.send(new DeleteObjectCommand({ Bucket: job.bucket, Key: old.key })).catch(() => undefined);
+    pointer = await store.commit({ epoch: epoch + 1, step: trainer.stepCount, loss: lastLoss }, attempt, (checkpoint) =>
+      trainer.saveState({ ...saved, checkpoint }),
+    );
     meta = { ...meta, epochLoss, computeSeconds: meta.computeSeconds };
-    send({ type: 'checkpoint', pointer });
-    if (stopAtEpochEnd && epoch + 1 < job.epochs) {
-      send({ type: 'stopped', pointer });
-      return;
-    }
+    ctx.emit({ type: 'checkpoint', pointer });
+    if (ctx.stopRequested() === 'shutdown' && epoch + 1 < job.epochs) return { type: 'stopped', pointer };
   }
 
   // Evaluation on the held-out split (its items are unseen instances).
-  send({
+  ctx.emit({
     type: 'progress',
     phase: 'evaluating',
     epoch: job.epochs,
@@ -417,29 +370,8 @@ async function run(job: DetectionJob, attempt: number, hint?: DetectionCheckpoin
     cached: false,
   };
   await putJson(s3, job.bucket, resultKey, result);
-  send({ type: 'done', result });
   trainer.dispose();
+  return { type: 'done', result };
 }
 
-if (require.main === module) {
-  process.on('disconnect', () => process.exit(3)); // the parent died: do not keep training as an orphan
-  process.on('message', (msg: DetectionTrainerCommand) => {
-    if (msg.type === 'stop' && msg.atEpochEnd) stopAtEpochEnd = true;
-    else if (msg.type === 'stop') stopRequested = true;
-    if (msg.type === 'run') {
-      run(msg.job, msg.attempt, msg.resumeFrom).then(
-        () => process.exit(0),
-        (err: unknown) => {
-          const e = err as Error & { type?: string; nonRetryable?: boolean };
-          send({
-            type: 'error',
-            ...(e.type ? { errorType: e.type } : {}),
-            message: e.message ?? String(err),
-            nonRetryable: e.nonRetryable ?? false,
-          });
-          setTimeout(() => process.exit(1), 50);
-        },
-      );
-    }
-  });
-}
+if (require.main === module) runTrainingChild({ engine: 'seerflow-detection', train });

@@ -1,40 +1,39 @@
 /**
- * Evaluation activities. `runClassification` (GPU queue) trains in a child process (classify-process.ts) and
- * relays it: a heartbeat per committed epoch carries the pointer to that epoch's checkpoint, so a retry resumes
- * after the last committed epoch; cancellation asks the child to stop after its current epoch, and so does a
- * worker shutdown (shutdown.ts), which ends the attempt with the retryable `WorkerShutdown`. The others (I/O
- * queue) prepare the labelled data, draw class-balanced subsets and write the summary.
+ * Evaluation activities. `runClassification` (GPU queue) trains in an engine process (classify-process.ts)
+ * through the training kit's relay (activities/training-kit/relay.ts): a heartbeat per committed epoch carries
+ * the pointer to that epoch's checkpoint, so a retry resumes after the last committed epoch; cancellation asks the
+ * child to stop after its current epoch, and so does a worker shutdown (shutdown.ts), which ends the attempt with
+ * the retryable `WorkerShutdown`. The others (I/O queue) prepare the labelled data, draw class-balanced subsets
+ * and write the summary.
  */
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { activityInfo, ApplicationFailure, CancelledFailure, Context, heartbeat } from '@temporalio/activity';
-import { ErrorType } from '../../contracts/errors';
+import { heartbeat } from '@temporalio/activity';
 import {
+  classifierRunDir,
   evaluateKeys,
+  type ClassificationJob,
   type ClassificationRun,
+  type ClassifierPointer,
   type DetectionRun,
+  type EvalDataRef,
   type EvaluationResult,
 } from '../../contracts/evaluate';
 import { SEED_LAYOUT } from '../../datasets/corpus/seed';
 import { getJson, putJson } from '../../infra/s3';
 import { PROJECT_ROOT } from '../../infra/settings';
-import { summarizeClassification } from '../../ml/stats';
-import { summarizeDetection } from '../detection/types';
-import { workerShutdown, WORKER_SHUTDOWN, type ShutdownRegistry } from '../shared/shutdown';
-import { superviseTrainerChild } from '../shared/trainer-child';
-import type { ClassifierMessage } from './classify-process';
-import { buildEvalData, readLabels, type EvalDataRef } from './eval-data';
-import { classificationFingerprint, classifierRunDir, type ClassificationJob, type ClassifierPointer } from './jobs';
+import { summarizeClassification, summarizeDetection } from '../../ml/stats';
+import { withFailureConversion } from '../shared/failure';
+import { attemptOptions, previousBeat, relayTraining, type TrainingDeps } from '../training-kit/relay';
+import { nodeEngine } from '../training-kit/supervisor';
+import { buildEvalData, readLabels } from './eval-data';
+import { classificationFingerprint } from './fingerprint';
 import { classBalancedSubset, type LabelSubset } from './subsets';
 
-export interface EvaluateDeps {
+export interface EvaluateDeps extends TrainingDeps {
   s3: S3Client;
   /** Path of the compiled classifier script; defaults to dist/activities/evaluate/classify-process.js. */
   classifierScript?: string;
-  /** Seconds the child gets to finish its epoch after a stop request before it is killed. */
-  stopGraceSeconds?: number;
-  /** Worker shutdown registry; defaults to the process's (tests pass their own). */
-  shutdown?: ShutdownRegistry;
 }
 
 /** Heartbeat details of runClassification. */
@@ -57,23 +56,13 @@ export interface SummarizeInput {
 export function createEvaluateActivities(deps: EvaluateDeps) {
   const script =
     deps.classifierScript ?? path.join(PROJECT_ROOT, 'dist', 'activities', 'evaluate', 'classify-process.js');
-  const grace = (deps.stopGraceSeconds ?? 120) * 1000;
 
-  return {
+  return withFailureConversion({
     /** Canonical packs of the labelled train and test splits (cached by labels and canonical settings). */
     async prepareEvalData(input: { bucket: string; shortSide: number; jpegQuality: number }): Promise<EvalDataRef> {
       const beat = setInterval(() => heartbeat(), 5000);
       try {
         return await buildEvalData(deps.s3, { ...input, onProgress: (done, total) => heartbeat({ done, total }) });
-      } catch (err) {
-        if ((err as Error).message.includes('not found') || (err as Error).message.startsWith('no labelled')) {
-          throw ApplicationFailure.create({
-            type: ErrorType.DatasetMissing,
-            message: (err as Error).message,
-            nonRetryable: true,
-          });
-        }
-        throw err;
       } finally {
         clearInterval(beat);
       }
@@ -86,11 +75,7 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
       seed: number;
     }): Promise<{ key: string; images: number; perClass: number }> {
       const key = evaluateKeys.subset(input.fraction, input.seed);
-      const { lines, sha256 } = await readLabels(deps.s3, input.bucket, SEED_LAYOUT.trainLabelsKey).catch(
-        (err: Error) => {
-          throw ApplicationFailure.create({ type: ErrorType.DatasetMissing, message: err.message, nonRetryable: true });
-        },
-      );
+      const { lines, sha256 } = await readLabels(deps.s3, input.bucket, SEED_LAYOUT.trainLabelsKey);
       const existing = await getJson<LabelSubset>(deps.s3, input.bucket, key);
       // Same labels, fraction and seed draw the same keys: an existing subset is reused, never resampled.
       if (
@@ -119,41 +104,29 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
         const { fingerprint: _f, losses: _l, ...run } = done;
         return run;
       }
-      const last = activityInfo().heartbeatDetails as ClassificationHeartbeat | undefined;
-      let beat: ClassificationHeartbeat = {
-        epochsDone: last?.pointer?.epochsDone ?? 0,
-        ...(last?.pointer ? { pointer: last.pointer } : {}),
-      };
-      heartbeat(beat);
-      const keepAlive = setInterval(() => heartbeat(beat), 5000); // liveness while data loads or an epoch runs
-      try {
-        return await superviseTrainerChild<ClassificationRun, ClassifierMessage>({
-          script,
-          label: 'classifier',
-          run: { type: 'run', job, ...(last?.pointer ? { resume: last.pointer } : {}) },
-          cancelled: Context.current().cancelled,
-          stopGraceMs: grace,
-          // A stop request lets the child finish and commit its current epoch (it checks after each epoch).
-          shutdown: deps.shutdown ?? workerShutdown,
-          onMessage: (msg) => {
-            if (msg.type === 'epoch') {
-              beat = { epochsDone: msg.pointer.epochsDone, pointer: msg.pointer, loss: msg.loss, top1: msg.top1 };
-              heartbeat(beat);
-            }
-          },
-          stoppedFailure: (byCancel, msg) => {
-            const epochs = (msg?.type === 'stopped' ? msg.pointer?.epochsDone : undefined) ?? beat.epochsDone;
-            return byCancel
-              ? new CancelledFailure(`classification stopped after epoch ${epochs}`)
-              : ApplicationFailure.retryable(
-                  `worker shutting down: classification committed epoch ${epochs}; the retry resumes after it`,
-                  WORKER_SHUTDOWN,
-                );
-          },
-        });
-      } finally {
-        clearInterval(keepAlive);
-      }
+      const last = previousBeat<ClassificationHeartbeat>();
+      // A stop request lets the child finish and commit its current epoch (it checks after each epoch).
+      return relayTraining<ClassificationJob, ClassifierPointer, ClassificationRun, ClassificationHeartbeat>({
+        ...attemptOptions(deps, job, last?.pointer),
+        engine: nodeEngine(script),
+        label: 'classifier',
+        beat: { epochsDone: last?.pointer?.epochsDone ?? 0, ...(last?.pointer ? { pointer: last.pointer } : {}) },
+        nextBeat: (event) =>
+          event.type === 'checkpoint'
+            ? {
+                epochsDone: event.pointer.epochsDone,
+                pointer: event.pointer,
+                ...(event.metrics?.loss !== undefined ? { loss: event.metrics.loss } : {}),
+                ...(event.metrics?.top1 !== undefined ? { top1: event.metrics.top1 } : {}),
+              }
+            : undefined,
+        stoppedMessage: (reason, pointer, beat) => {
+          const epochs = pointer?.epochsDone ?? beat.epochsDone;
+          return reason === 'cancel'
+            ? `classification stopped after epoch ${epochs}`
+            : `worker shutting down: classification committed epoch ${epochs}; the retry resumes after it`;
+        },
+      });
     },
 
     /** Mean ± std over seeds per protocol and initialisation (and per detector init); writes `evaluateKeys.result(runName)`. */
@@ -173,7 +146,7 @@ export function createEvaluateActivities(deps: EvaluateDeps) {
       await putJson(deps.s3, input.bucket, result.resultKey, result);
       return result;
     },
-  };
+  });
 }
 
 export type EvaluateActivities = ReturnType<typeof createEvaluateActivities>;

@@ -1,32 +1,32 @@
 /**
  * One classification run (protocol x initialisation x seed): data, model, epochs, per-epoch test top-1 and a
- * checkpoint after every epoch. Runs inside the classifier child process (classify-process.ts); everything it
- * needs from outside comes through {@link ClassifyIo}, so it also runs in-process (tests).
+ * checkpoint after every epoch (the training kit's checkpoint store, one kept). Runs inside the classifier engine
+ * process (classify-process.ts); everything it needs from outside comes through {@link ClassifyIo}, so it also
+ * runs in-process (tests).
  *
  * Determinism: the sample order of epoch e is a concatenation of permutations keyed by (seed, e, pass), the
  * augmentation of the sample at position p of epoch e is drawn from Rng.keyed(seed, e, p), and the model's
  * initialisation from the seed. A run resumed from its epoch-k checkpoint therefore ends bit-identical to an
  * uninterrupted one.
  */
-import { createHash } from 'node:crypto';
+import { ErrorType, SeerflowError } from '../../contracts/errors';
 import type { ClassificationRun } from '../../contracts/evaluate';
 import { createClassifier, type RegNetClassifier } from '../../engine/classifier';
 import { Rng } from '../../ml/rng';
 import { decodeImage, type DecodedImage } from '../../multicrop';
-import type { ClassificationJob, ClassifierPointer } from './jobs';
-import { classifierRunDir, classificationFingerprint } from './jobs';
+import { classifierRunDir, type ClassificationJob, type ClassifierPointer } from '../../contracts/evaluate';
+import { checkpointLayout, CheckpointStore, sha256Hex } from '../training-kit/checkpoint-store';
+import type { ObjectStorage } from '../training-kit/object-storage';
+import { classificationFingerprint } from './fingerprint';
 import { protocolSettings } from './protocols';
 import { evalViewInto, trainViewInto } from './transforms';
 import { unpackImages } from './eval-data';
 import type { LabelSubset } from './subsets';
 
 /** What the run reads and writes, and where it reports. */
-export interface ClassifyIo {
-  getBytes(key: string): Promise<Uint8Array | undefined>;
-  putBytes(key: string, bytes: Uint8Array): Promise<void>;
+export interface ClassifyIo extends ObjectStorage {
   getJson<T>(key: string): Promise<T | undefined>;
   putJson(key: string, value: unknown): Promise<void>;
-  deleteKey(key: string): Promise<void>;
   /** after every committed epoch */
   onEpoch?(p: ClassifierPointer, info: { loss: number; top1: number }): void;
   /** true when the run should checkpoint and stop (cancellation) */
@@ -42,8 +42,11 @@ export class ClassifyStopped extends Error {
 }
 
 /** The classification run could not start (missing inputs, incompatible checkpoint). Not worth retrying. */
-export class ClassifyInputError extends Error {
-  override readonly name = 'ClassifyInputError';
+export class ClassifyInputError extends SeerflowError {
+  constructor(message: string) {
+    super(ErrorType.InvalidInput, message);
+    this.name = 'ClassifyInputError';
+  }
 }
 
 interface LabelledImage {
@@ -70,15 +73,12 @@ export function epochOrder(n: number, count: number, seed: number, epoch: number
   return out;
 }
 
-function sha256Hex(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
-/** Run (or resume, or return the finished result of) one classification job. */
+/** Run (or resume, or return the finished result of) one classification job as Temporal attempt `attempt`. */
 export async function runClassificationJob(
   job: ClassificationJob,
   io: ClassifyIo,
   resumeHint?: ClassifierPointer,
+  attempt = 1,
 ): Promise<ClassificationRun> {
   const started = Date.now();
   const fingerprint = classificationFingerprint(job);
@@ -116,23 +116,19 @@ export async function runClassificationJob(
     weightDecay: settings.weightDecay,
   });
   try {
-    // Resume: the newest committed epoch among the heartbeat's pointer and latest.json.
-    const latest = await io.getJson<{ fingerprint: string; pointer: ClassifierPointer }>(`${dir}latest.json`);
-    const candidates = [resumeHint, latest?.fingerprint === fingerprint ? latest.pointer : undefined]
-      .filter((p): p is ClassifierPointer => p !== undefined && p.fingerprint === fingerprint)
-      .sort((a, b) => b.epochsDone - a.epochsDone);
-    let pointer: ClassifierPointer | undefined;
-    for (const c of candidates) {
-      const bytes = await io.getBytes(c.key);
-      if (!bytes || sha256Hex(bytes) !== c.sha256) continue;
-      try {
-        model.loadState(bytes);
-        pointer = c;
-        break;
-      } catch {
-        /* corrupt or incompatible: try the next candidate, else start over */
-      }
-    }
+    // Resume: the newest committed epoch among the heartbeat's pointer and latest.json; none usable: start over.
+    const store = new CheckpointStore<ClassifierPointer>({
+      storage: io,
+      // `a<attempt>/epoch-0003.state`: the file name ends like the epoch, the attempt fences the object.
+      layout: checkpointLayout(dir, 'epoch', 4, 'folder'),
+      keep: 1,
+      fingerprint,
+      progress: (p) => p.epochsDone,
+      owner: `classification run ${dir}`,
+      volatile: { computeSeconds: 0 },
+    });
+    let pointer = (await store.loadNewest((bytes) => model.loadState(bytes), resumeHint ? { hint: resumeHint } : {}))
+      .pointer;
     if (!pointer) {
       if (job.init === 'pretrained') {
         const bytes = await io.getBytes(job.checkpoint.key);
@@ -175,20 +171,11 @@ export async function runClassificationJob(
       seconds += (now - epochStart) / 1000;
       epochStart = now;
       // Commit: state object, then the small pointer; the previous state is deleted after the pointer moved.
-      const state = model.saveState({ fingerprint, epochsDone: epoch + 1 });
-      const key = `${dir}epoch-${String(epoch + 1).padStart(4, '0')}.state`;
-      await io.putBytes(key, state);
-      const next: ClassifierPointer = {
-        fingerprint,
-        epochsDone: epoch + 1,
-        key,
-        sha256: sha256Hex(state),
-        curve: [...curve],
-        losses: [...losses],
-        computeSeconds: seconds,
-      };
-      await io.putJson(`${dir}latest.json`, { fingerprint, pointer: next });
-      if (pointer && pointer.key !== key) await io.deleteKey(pointer.key).catch(() => undefined);
+      const next = await store.commit(
+        { fingerprint, epochsDone: epoch + 1, curve: [...curve], losses: [...losses], computeSeconds: seconds },
+        attempt,
+        (checkpoint) => model.saveState({ fingerprint, epochsDone: epoch + 1, checkpoint }),
+      );
       pointer = next;
       io.onEpoch?.(next, { loss: losses[losses.length - 1] as number, top1: curve[curve.length - 1] as number });
       if (io.stopRequested?.() && epoch + 1 < job.epochs) throw new ClassifyStopped(pointer);

@@ -10,6 +10,8 @@
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { ErrorType, SeerflowError } from '../../contracts/errors';
+import type { EvalDataRef } from '../../contracts/evaluate';
 import { SEED_LAYOUT } from '../../datasets/corpus/seed';
 import { getBytes, getJson, getText, putJson } from '../../infra/s3';
 import { canonicalizeImage } from '../preprocess/canonicalize';
@@ -20,21 +22,6 @@ export interface LabelLine {
   key: string;
   index: number;
   label: number;
-}
-
-/** Where the packed canonical splits are and what they hold. */
-export interface EvalDataRef {
-  trainKey: string;
-  testKey: string;
-  trainImages: number;
-  testImages: number;
-  numClasses: number;
-  shortSide: number;
-  jpegQuality: number;
-  /** SHA-256 of the train labels file (subsets record it too) */
-  trainLabelsSha256: string;
-  /** labelled keys that were missing from the bucket or failed to decode (left out) */
-  skipped: { key: string; reason: string }[];
 }
 
 /** One packed image. */
@@ -51,15 +38,20 @@ export function sha256Hex(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Parse a labels JSONL file (blank lines ignored). */
+/** Parse a labels JSONL file (blank lines ignored); a malformed line is an `InvalidInput` naming it. */
 export function parseLabels(text: string): LabelLine[] {
   return text
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => {
-      const v = JSON.parse(l) as LabelLine;
-      if (typeof v.key !== 'string' || !Number.isInteger(v.label) || v.label < 0)
-        throw new Error(`bad label line: ${l}`);
+      let v: LabelLine;
+      try {
+        v = JSON.parse(l) as LabelLine;
+      } catch {
+        throw new SeerflowError(ErrorType.InvalidInput, `bad label line (not JSON): ${l}`);
+      }
+      if (typeof v?.key !== 'string' || !Number.isInteger(v.label) || v.label < 0)
+        throw new SeerflowError(ErrorType.InvalidInput, `bad label line: ${l}`);
       return v;
     });
 }
@@ -103,7 +95,7 @@ export function unpackImages(bytes: Uint8Array): PackedImage[] {
   });
 }
 
-/** Read and parse a labels file; throws when it is missing. */
+/** Read and parse a labels file; a missing one is `DatasetMissing` (the corpus was not seeded). */
 export async function readLabels(
   s3: S3Client,
   bucket: string,
@@ -111,7 +103,10 @@ export async function readLabels(
 ): Promise<{ lines: LabelLine[]; sha256: string }> {
   const text = await getText(s3, bucket, key);
   if (text === undefined)
-    throw new Error(`labels s3://${bucket}/${key} not found (seed the corpus with \`seerflow seed\`)`);
+    throw new SeerflowError(
+      ErrorType.DatasetMissing,
+      `labels s3://${bucket}/${key} not found (seed the corpus with \`seerflow seed\`)`,
+    );
   return { lines: parseLabels(text), sha256: sha256Hex(text) };
 }
 
@@ -166,7 +161,8 @@ export async function buildEvalData(s3: S3Client, o: BuildEvalDataOptions): Prom
   const trainImgs = (await mapLimited(train.lines, limit, canonical)).filter((x): x is PackedImage => x !== undefined);
   const testImgs = (await mapLimited(test.lines, limit, canonical)).filter((x): x is PackedImage => x !== undefined);
   if (trainImgs.length === 0 || testImgs.length === 0) {
-    throw new Error(
+    throw new SeerflowError(
+      ErrorType.DatasetMissing,
       `no labelled ${trainImgs.length === 0 ? 'train' : 'test'} images could be read in s3://${o.bucket}`,
     );
   }

@@ -4,6 +4,7 @@
  * (seed, fraction). A subset is a pure function of the labels file, the fraction and the seed, so rebuilding it
  * gives the same key list; it is stored once per (fraction, seed) as SimCLR's fixed subset lists are.
  */
+import { ErrorType, SeerflowError } from '../../contracts/errors';
 import { hashInts, Rng } from '../../ml/rng';
 import type { LabelLine } from './eval-data';
 
@@ -28,7 +29,8 @@ export function classBalancedSubset(
   seed: number,
   labelsSha256: string,
 ): LabelSubset {
-  if (!(fraction > 0 && fraction <= 1)) throw new RangeError(`fraction must be in (0, 1], got ${fraction}`);
+  if (!(fraction > 0 && fraction <= 1))
+    throw new SeerflowError(ErrorType.InvalidInput, `fraction must be in (0, 1], got ${fraction}`);
   const byClass = new Map<number, LabelLine[]>();
   for (const l of lines) {
     const list = byClass.get(l.label) ?? [];

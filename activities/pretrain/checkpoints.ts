@@ -1,35 +1,17 @@
 /**
- * Checkpoints in S3, committed atomically: the state object first, then the small `latest.json` pointer that
- * lists the newest K checkpoints. Loading verifies the SHA-256 and falls back to older checkpoints when the
- * newest is corrupt or missing. Keys carry the attempt number, so a zombie attempt never overwrites another's.
+ * Pretraining's checkpoints: the training kit's store (activities/training-kit/checkpoint-store.ts) under
+ * `runs/<run>/pretrain/checkpoints/`, ordered by step, keyed `step-<step>-a<attempt>.state`, fingerprinted by the
+ * dataset and every setting that changes the trained weights.
  */
 import { createHash } from 'node:crypto';
-import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { DatasetIndex } from '../../contracts/preprocess';
 import { pretrainKeys, type CheckpointPointer, type PretrainJob } from '../../contracts/pretrain';
-import { getBytes, getJson, putJson } from '../../infra/s3';
 import { DATA_ORDER_VERSION } from '../../ml/data-order';
+import { CheckpointStore, sha256Hex, type CheckpointsFile } from '../training-kit/checkpoint-store';
+import type { ObjectStorage } from '../training-kit/object-storage';
 
-export interface LatestFile {
-  runName: string;
-  /** What the checkpoints were trained on and with (dataset + training config); see pretrainFingerprint. */
-  fingerprint: string;
-  /** newest first */
-  history: CheckpointPointer[];
-}
-
-export interface LoadedCheckpoint {
-  pointer: CheckpointPointer;
-  /** newer candidates that were skipped, with the reason */
-  skipped: { key: string; reason: string }[];
-}
-
-export class NoUsableCheckpointError extends Error {
-  override readonly name = 'NoUsableCheckpointError';
-}
-
-export class IncompatibleRunError extends Error {
-  override readonly name = 'IncompatibleRunError';
-}
+/** `latest.json` of a pretraining run. */
+export type LatestFile = CheckpointsFile<CheckpointPointer> & { runName: string };
 
 /** Identity of a training run's inputs: the dataset and every setting that changes the trained weights. */
 export function pretrainFingerprint(
@@ -50,93 +32,30 @@ export function pretrainFingerprint(
   return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
 }
 
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+/** The dataset's content identity: its parts are content-addressed, so their keys identify the images. */
+export function datasetFingerprint(dataset: DatasetIndex): string {
+  return sha256Hex(Buffer.from(JSON.stringify(dataset.parts.map((p) => p.key))));
 }
 
-export class CheckpointStore {
-  constructor(
-    private readonly s3: S3Client,
-    private readonly bucket: string,
-    private readonly runName: string,
-    private readonly keep: number,
-    private readonly fingerprint: string,
-  ) {}
-
-  /** Checkpoints of this run, newest first. A run name reused with another dataset or config is refused. */
-  async history(): Promise<CheckpointPointer[]> {
-    const latest = await getJson<LatestFile>(this.s3, this.bucket, pretrainKeys.latest(this.runName));
-    if (latest && latest.fingerprint !== this.fingerprint) {
-      throw new IncompatibleRunError(
-        `run "${this.runName}" already has checkpoints trained with another dataset or config (fingerprint ${latest.fingerprint}, now ${this.fingerprint}); use a new run name`,
-      );
-    }
-    return latest?.history ?? [];
-  }
-
-  /** Write the state, then commit it in latest.json; prune checkpoints beyond the newest `keep`. */
-  async save(
-    state: Uint8Array,
-    meta: Omit<CheckpointPointer, 'key' | 'sha256' | 'bytes'>,
-    attempt: number,
-  ): Promise<CheckpointPointer> {
-    const key = pretrainKeys.checkpoint(this.runName, meta.step, attempt);
-    await this.s3.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Body: state,
-        ContentLength: state.length,
-        ContentType: 'application/octet-stream',
-      }),
-    );
-    const pointer: CheckpointPointer = { ...meta, key, sha256: sha256Hex(state), bytes: state.length };
-    const previous = (await this.history()).filter((p) => p.key !== key && p.step < pointer.step);
-    const history = [pointer, ...previous];
-    await putJson(this.s3, this.bucket, pretrainKeys.latest(this.runName), {
-      runName: this.runName,
-      fingerprint: this.fingerprint,
-      history: history.slice(0, this.keep),
-    } satisfies LatestFile);
-    for (const old of history.slice(this.keep)) {
-      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: old.key })).catch(() => undefined);
-    }
-    return pointer;
-  }
-
-  /**
-   * Load the newest usable checkpoint: candidates from latest.json plus `hint` (the workflow's pointer), newest
-   * step first; each must match its SHA-256 and be accepted by `apply` (which throws on an incompatible state).
-   * Returns undefined when there is no checkpoint at all; throws NoUsableCheckpointError when none is usable.
-   */
-  async loadNewest(
-    apply: (bytes: Uint8Array, pointer: CheckpointPointer) => void,
-    hint?: CheckpointPointer,
-  ): Promise<LoadedCheckpoint | undefined> {
-    const byKey = new Map<string, CheckpointPointer>();
-    for (const p of [...(await this.history()), ...(hint ? [hint] : [])]) byKey.set(p.key, p);
-    const candidates = [...byKey.values()].sort((a, b) => b.step - a.step);
-    if (candidates.length === 0) return undefined;
-    const skipped: LoadedCheckpoint['skipped'] = [];
-    for (const pointer of candidates) {
-      const bytes = await getBytes(this.s3, this.bucket, pointer.key);
-      if (!bytes) {
-        skipped.push({ key: pointer.key, reason: 'object missing' });
-        continue;
-      }
-      if (sha256Hex(bytes) !== pointer.sha256) {
-        skipped.push({ key: pointer.key, reason: 'checksum mismatch (corrupt object)' });
-        continue;
-      }
-      try {
-        apply(bytes, pointer);
-        return { pointer, skipped };
-      } catch (err) {
-        skipped.push({ key: pointer.key, reason: (err as Error).message });
-      }
-    }
-    throw new NoUsableCheckpointError(
-      `no usable checkpoint among ${candidates.length}: ${skipped.map((s) => `${s.key}: ${s.reason}`).join('; ')}`,
-    );
-  }
+/** The checkpoint store of one pretraining run. */
+export function pretrainCheckpointStore(
+  storage: ObjectStorage,
+  job: Pick<PretrainJob, 'runName' | 'datasetKey' | 'seed' | 'regnet' | 'swav' | 'optim' | 'train' | 'warmStartFrom'>,
+  dataset: DatasetIndex,
+  log?: (line: string) => void,
+): CheckpointStore<CheckpointPointer> {
+  return new CheckpointStore<CheckpointPointer>({
+    storage,
+    layout: {
+      prefix: `${pretrainKeys.root(job.runName)}checkpoints/`,
+      latestKey: pretrainKeys.latest(job.runName),
+      stateKey: (step, attempt) => pretrainKeys.checkpoint(job.runName, step, attempt),
+    },
+    keep: job.train.keepCheckpoints,
+    fingerprint: pretrainFingerprint(job, datasetFingerprint(dataset)),
+    progress: (p) => p.step,
+    owner: `run "${job.runName}"`,
+    extra: { runName: job.runName },
+    ...(log ? { log } : {}),
+  });
 }

@@ -1,12 +1,11 @@
 /**
- * The training loop in its own process (forked by the trainSegment activity), so TensorFlow and multi-crop work
- * never block the worker's event loop: heartbeats and cancellation keep flowing. Talks to its parent over IPC:
- *   in:  {type:'run', job, attempt} | {type:'stop'}
- *   out: {type:'progress'|'checkpoint'|'done'|'stopped'|'error', ...}
- * It exits when the parent disappears, so a killed worker never leaves an orphan trainer behind.
+ * The pretraining loop in its own process, started by the trainSegment activity through the training kit's
+ * supervisor (activities/training-kit/), so TensorFlow and multi-crop work never block the worker's event loop:
+ * heartbeats and cancellation keep flowing. It speaks the kit's protocol: progress about once a second, a
+ * `checkpoint` event per committed checkpoint, and on a stop request (cancel or shutdown) a checkpoint at the
+ * current step, then `stopped`. It exits when the parent disappears, so a killed worker leaves no orphan behind.
  */
-import { ApplicationFailure } from '@temporalio/common';
-import { ErrorType } from '../../contracts/errors';
+import { ErrorType, NonFiniteLossError, SeerflowError } from '../../contracts/errors';
 import type { DatasetIndex } from '../../contracts/preprocess';
 import {
   pretrainKeys,
@@ -16,26 +15,14 @@ import {
   type PretrainJob,
   type SegmentResult,
 } from '../../contracts/pretrain';
-import { createSwavEngine, NonFiniteLossError, type SwavEngine } from '../../engine';
+import { createSwavEngine, type SwavEngine } from '../../engine';
 import { lrAt } from '../../ml/schedules';
 import { MulticropBatcher } from '../../multicrop/batcher';
-import { createS3Client, getBytes, getJson, putJson } from '../../infra/s3';
-import { loadServiceSettings } from '../../infra/settings';
-import {
-  CheckpointStore,
-  IncompatibleRunError,
-  NoUsableCheckpointError,
-  pretrainFingerprint,
-  sha256Hex,
-} from './checkpoints';
+import { getBytes, getJson, putJson } from '../../infra/s3';
+import { runTrainingChild, type TrainingContext, type TrainingOutcome } from '../training-kit/child';
+import { s3ObjectStorage } from '../training-kit/object-storage';
+import { pretrainCheckpointStore } from './checkpoints';
 import { SampleStream } from './sample-stream';
-
-export type TrainerMessage =
-  | { type: 'progress'; step: number; cursor: DataCursor; loss: number; lr: number; imagesPerSec: number }
-  | { type: 'checkpoint'; pointer: CheckpointPointer; skippedSamples: number }
-  | { type: 'done'; result: SegmentResult }
-  | { type: 'stopped'; pointer?: CheckpointPointer }
-  | { type: 'error'; errorType?: string; message: string; nonRetryable: boolean; details?: unknown };
 
 export interface CursorLogEntry {
   step: number;
@@ -45,24 +32,17 @@ export interface CursorLogEntry {
   skipped: number[];
 }
 
-let stopRequested = false;
-/** SEERFLOW_TRAINER_VERBOSE=1 prints one line per step (debugging, crash tests). */
-const verbose = process.env.SEERFLOW_TRAINER_VERBOSE === '1';
+const log = (line: string) => process.stderr.write(`trainer: ${line}\n`);
 
-function send(msg: TrainerMessage): void {
-  process.send?.(msg);
-}
-
-async function run(job: PretrainJob, attempt: number): Promise<void> {
+async function train(
+  ctx: TrainingContext<PretrainJob, CheckpointPointer>,
+): Promise<TrainingOutcome<CheckpointPointer, SegmentResult>> {
+  const { job, attempt } = ctx;
   const started = Date.now();
-  const s3 = createS3Client(loadServiceSettings().s3);
+  const s3 = ctx.env.s3;
   const dataset = await getJson<DatasetIndex>(s3, job.bucket, job.datasetKey);
   if (!dataset)
-    throw ApplicationFailure.create({
-      type: ErrorType.DatasetMissing,
-      message: `dataset index s3://${job.bucket}/${job.datasetKey} not found`,
-      nonRetryable: true,
-    });
+    throw new SeerflowError(ErrorType.DatasetMissing, `dataset index s3://${job.bucket}/${job.datasetKey} not found`);
   const images = dataset.parts.reduce((n, p) => n + p.count, 0);
   const source = new SampleStream(s3, dataset, {
     order: { seed: job.seed, world: 1, rank: 0, batchSize: job.train.batchSize, window: job.train.shuffleWindow },
@@ -70,67 +50,37 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
   });
   const spe = stepsPerEpoch(images, job.train.batchSize);
   if (spe === 0) {
-    throw ApplicationFailure.create({
-      type: ErrorType.DatasetMissing,
-      message: `${images} images is less than one batch of ${job.train.batchSize}`,
-      nonRetryable: true,
-    });
+    throw new SeerflowError(ErrorType.DatasetMissing, `${images} images is less than one batch of ${job.train.batchSize}`);
   }
   const totalSteps = spe * job.train.epochs;
   const engine: SwavEngine = createSwavEngine({ regnet: job.regnet, swav: job.swav, optim: job.optim });
   const backend = `${engine.info.name}${engine.info.device ? `:${engine.info.device}` : ''}`;
-  // The dataset's content identity: its parts are content-addressed, so their keys identify the images.
-  const datasetFingerprint = sha256Hex(Buffer.from(JSON.stringify(dataset.parts.map((p) => p.key))));
-  const store = new CheckpointStore(
-    s3,
-    job.bucket,
-    job.runName,
-    job.train.keepCheckpoints,
-    pretrainFingerprint(job, datasetFingerprint),
-  );
-
-  let loaded;
-  try {
-    loaded = await store.loadNewest((bytes) => engine.loadState(bytes), job.resumeFrom);
-  } catch (err) {
-    if (err instanceof NoUsableCheckpointError || err instanceof IncompatibleRunError) {
-      throw ApplicationFailure.create({
-        type: ErrorType.IncompatibleCheckpoint,
-        message: err.message,
-        nonRetryable: true,
-      });
-    }
-    throw err;
-  }
-  if (loaded && loaded.skipped.length > 0)
-    process.stderr.write(`trainer: fell back past ${loaded.skipped.map((s) => `${s.key} (${s.reason})`).join(', ')}\n`);
-  let pointer = loaded?.pointer;
-  if (!loaded && job.warmStartFrom) {
+  const store = pretrainCheckpointStore(s3ObjectStorage(s3, job.bucket), job, dataset, log);
+  const loaded = await store.loadNewest((bytes) => engine.loadState(bytes), {
+    ...(ctx.resume ? { hint: ctx.resume } : {}),
+    required: true,
+  });
+  let pointer = loaded.pointer;
+  if (!pointer && job.warmStartFrom) {
     const bytes = await getBytes(s3, job.bucket, job.warmStartFrom);
     if (!bytes)
-      throw ApplicationFailure.create({
-        type: ErrorType.CheckpointMissing,
-        message: `warm-start checkpoint ${job.warmStartFrom} not found`,
-        nonRetryable: true,
-      });
+      throw new SeerflowError(ErrorType.CheckpointMissing, `warm-start checkpoint ${job.warmStartFrom} not found`);
     try {
       engine.warmStart(bytes);
     } catch (err) {
-      throw ApplicationFailure.create({
-        type: ErrorType.IncompatibleCheckpoint,
-        message: `warm start from ${job.warmStartFrom}: ${(err as Error).message}`,
-        nonRetryable: true,
-      });
+      throw new SeerflowError(
+        ErrorType.IncompatibleCheckpoint,
+        `warm start from ${job.warmStartFrom}: ${(err as Error).message}`,
+      );
     }
-    process.stderr.write(`trainer: warm start from ${job.warmStartFrom}\n`);
-  } else if (!loaded) engine.init(job.seed);
+    log(`warm start from ${job.warmStartFrom}`);
+  } else if (!pointer) engine.init(job.seed);
   const cursor: DataCursor = pointer?.cursor ?? { epoch: 0, position: 0 };
   if (engine.stepCount !== cursor.epoch * spe + cursor.position / job.train.batchSize) {
-    throw ApplicationFailure.create({
-      type: ErrorType.IncompatibleCheckpoint,
-      message: `checkpoint step ${engine.stepCount} does not match its data cursor ${JSON.stringify(cursor)} (${spe} steps/epoch)`,
-      nonRetryable: true,
-    });
+    throw new SeerflowError(
+      ErrorType.IncompatibleCheckpoint,
+      `checkpoint step ${engine.stepCount} does not match its data cursor ${JSON.stringify(cursor)} (${spe} steps/epoch)`,
+    );
   }
   const target = Math.min(job.targetSteps, totalSteps);
   const lrOpts = {
@@ -151,7 +101,7 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
     endEpoch: job.train.epochs,
   });
 
-  let log: CursorLogEntry[] = [];
+  let cursorLog: CursorLogEntry[] = [];
   let skippedTotal = 0;
   let lastLoss = pointer?.loss ?? Number.NaN;
   let lastLr = 0;
@@ -167,13 +117,16 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
     // The cursor log of the steps since the previous checkpoint is written before the pointer commits them.
     await putJson(s3, job.bucket, pretrainKeys.cursorLog(job.runName, engine.stepCount), {
       step: engine.stepCount,
-      entries: log,
+      entries: cursorLog,
     });
-    const state = engine.saveState({ backend, cursor: next, runName: job.runName });
-    pointer = await store.save(state, { step: engine.stepCount, cursor: next, loss: lastLoss, backend }, attempt);
+    pointer = await store.commit(
+      { step: engine.stepCount, cursor: next, loss: lastLoss, backend },
+      attempt,
+      (checkpoint) => engine.saveState({ backend, cursor: next, runName: job.runName, checkpoint }),
+    );
     lastCheckpointStep = engine.stepCount;
-    log = [];
-    send({ type: 'checkpoint', pointer, skippedSamples: skippedTotal });
+    cursorLog = [];
+    ctx.emit({ type: 'checkpoint', pointer, metrics: { skippedSamples: skippedTotal } });
   };
 
   try {
@@ -187,9 +140,9 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
         );
         lastLoss = result.loss;
         stepsThisSegment++;
-        if (verbose) process.stderr.write(`trainer: step ${engine.stepCount} loss ${lastLoss.toFixed(5)}\n`);
+        if (ctx.env.verbose) log(`step ${engine.stepCount} loss ${lastLoss.toFixed(5)}`);
         skippedTotal += batch.skipped.length;
-        log.push({
+        cursorLog.push({
           step,
           epoch: batch.epoch,
           position: batch.start.position,
@@ -202,10 +155,11 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
           imagesPerSec = (imagesSinceReport * 1000) / (now - reportAt);
           imagesSinceReport = 0;
           reportAt = now;
-          send({
+          ctx.emit({
             type: 'progress',
             step: engine.stepCount,
-            cursor: batch.next,
+            epoch: batch.next.epoch,
+            position: batch.next.position,
             loss: lastLoss,
             lr: lastLr,
             imagesPerSec,
@@ -216,25 +170,22 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
           engine.stepCount % job.train.checkpointEverySteps === 0 ||
           epochEnd ||
           engine.stepCount >= target ||
-          stopRequested
+          ctx.stopRequested()
         ) {
           await checkpoint(batch.next);
         }
-        if (stopRequested) {
-          send({ type: 'stopped', ...(pointer ? { pointer } : {}) });
-          return;
-        }
+        // Cancel and shutdown alike: the checkpoint at this step is committed, then the run stops.
+        if (ctx.stopRequested()) return { type: 'stopped', ...(pointer ? { pointer } : {}) };
         if (engine.stepCount >= target) break;
       }
     }
   } catch (err) {
     if (err instanceof NonFiniteLossError) {
-      throw ApplicationFailure.create({
-        type: ErrorType.NonFiniteLoss,
-        message: `${err.message}; the newest good checkpoint is ${pointer?.key ?? 'none'}`,
-        nonRetryable: true,
-        details: [{ step: engine.stepCount, checkpoint: pointer?.key ?? null }],
-      });
+      throw new SeerflowError(
+        ErrorType.NonFiniteLoss,
+        `${err.message}; the newest good checkpoint is ${pointer?.key ?? 'none'}`,
+        { step: engine.stepCount, checkpoint: pointer?.key ?? null },
+      );
     }
     throw err;
   } finally {
@@ -243,44 +194,21 @@ async function run(job: PretrainJob, attempt: number): Promise<void> {
   if (!pointer) await checkpoint(cursor);
   const elapsed = (Date.now() - stepStart) / 1000;
   const final = pointer as CheckpointPointer;
-  send({
-    type: 'done',
-    result: {
-      pointer: final,
-      steps: engine.stepCount,
-      stepsThisSegment,
-      done: engine.stepCount >= totalSteps,
-      loss: lastLoss,
-      lr: lastLr,
-      imagesPerSec: imagesPerSec || (stepsThisSegment * job.train.batchSize) / Math.max(elapsed, 1e-9),
-      computeSeconds: (Date.now() - started) / 1000,
-      skippedSamples: skippedTotal,
-      backend,
-      ...(engine.info.fallbackReason ? { backendWarning: engine.info.fallbackReason } : {}),
-    },
-  });
+  const result: SegmentResult = {
+    pointer: final,
+    steps: engine.stepCount,
+    stepsThisSegment,
+    done: engine.stepCount >= totalSteps,
+    loss: lastLoss,
+    lr: lastLr,
+    imagesPerSec: imagesPerSec || (stepsThisSegment * job.train.batchSize) / Math.max(elapsed, 1e-9),
+    computeSeconds: (Date.now() - started) / 1000,
+    skippedSamples: skippedTotal,
+    backend,
+    ...(engine.info.fallbackReason ? { backendWarning: engine.info.fallbackReason } : {}),
+  };
   engine.dispose();
+  return { type: 'done', result };
 }
 
-if (require.main === module) {
-  process.on('disconnect', () => process.exit(3)); // the worker died: do not keep training as an orphan
-  process.on('message', (msg: { type: string; job?: PretrainJob; attempt?: number }) => {
-    if (msg.type === 'stop') stopRequested = true;
-    if (msg.type === 'run' && msg.job) {
-      run(msg.job, msg.attempt ?? 1).then(
-        () => process.exit(0),
-        (err: unknown) => {
-          const e = err as Error & { type?: string; nonRetryable?: boolean; details?: unknown };
-          send({
-            type: 'error',
-            ...(e.type ? { errorType: e.type } : {}),
-            message: e.message ?? String(err),
-            nonRetryable: e.nonRetryable ?? false,
-            details: e.details,
-          });
-          setTimeout(() => process.exit(1), 50);
-        },
-      );
-    }
-  });
-}
+if (require.main === module) runTrainingChild({ engine: 'seerflow-pretrain', train });

@@ -4,10 +4,9 @@
  * rebuilds the lineage index `schedules/<id>/runs.json` from the records.
  */
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { ApplicationFailure } from '@temporalio/activity';
-import { ErrorType } from '../../contracts/errors';
 import { scheduleKeys, type ScheduledRunRecord, type ScheduleRegistry } from '../../contracts/schedule';
 import { getJson, putJson } from '../../infra/s3';
+import { rethrowS3 } from '../shared/failure';
 
 export interface ScheduleActivityDeps {
   s3: S3Client;
@@ -27,14 +26,7 @@ async function listRunKeys(s3: S3Client, bucket: string, scheduleId: string): Pr
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   } catch (err) {
-    if ((err as Error).name === 'NoSuchBucket') {
-      throw ApplicationFailure.create({
-        type: ErrorType.BucketMissing,
-        message: `bucket ${bucket} does not exist`,
-        nonRetryable: true,
-      });
-    }
-    throw err;
+    rethrowS3(err, { bucket }); // a missing bucket or denied access is typed; anything else stays retryable
   }
   // Run names end in a fixed-width UTC timestamp, so byte order is time order.
   return keys.sort();

@@ -1,13 +1,10 @@
 /**
  * Worker shutdown for the training children (pretraining, classification and detection trainers). On SIGTERM the
  * worker calls {@link stopTrainingChildren}: each running child commits its current checkpoint (step or epoch),
- * then stops, and its activity fails with the retryable `WorkerShutdown`, so the retry (on a restarted or another
+ * then stops, and its activity fails with the retryable `ErrorType.WorkerShutdown`, so the retry (on a restarted or another
  * worker) resumes from there. Without this the child would train through the shutdown grace period only to be
  * cancelled.
  */
-
-/** Error type of an attempt ended by a worker shutdown (retryable). */
-export const WORKER_SHUTDOWN = 'WorkerShutdown';
 
 /** The running children of one worker process, and whether it is shutting down. */
 export class ShutdownRegistry {

@@ -2,13 +2,16 @@
  * `seerflow detection`: the detection benchmark (issue #6 §2) outside the pipeline.
  *   build   write the copy-paste dataset (Fashion-MNIST items on real photos, exact boxes) to S3
  *   run     train + COCO-evaluate detectors (pretrained and/or scratch trunk, several seeds), print AP mean ± std
- * `run` forks the same trainer process as the runDetection activity, so numbers match the pipeline's.
+ * `run` forks the same trainer process as the runDetection activity, so numbers match the pipeline's. Both build
+ * the same `DetectionSpec` as `eval.detection` (config/schema.ts): a flag overrides the schema default.
  */
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
+import * as z from 'zod';
 import { runDetectionProcess } from '../../activities/detection/activities';
-import { summarizeDetection, type DetectionJob, type DetectionRunResult } from '../../activities/detection/types';
+import { DetectionSpecSchema, type DetectionSpec } from '../../config/schema';
+import { detectionDatasetOf, type DetectionJob, type DetectionRunResult } from '../../contracts/detection';
 import type { Initialisation } from '../../contracts/evaluate';
 import { pretrainKeys, type CheckpointPointer } from '../../contracts/pretrain';
 import {
@@ -19,6 +22,7 @@ import {
 } from '../../datasets/detection/build-dataset';
 import { createS3Client, ensureBucket, getBytes, getJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
+import { summarizeDetection } from '../../ml/stats';
 import { addConfigOptions, configFromOptions, printJson, type ConfigCliOptions } from '../common';
 import { formatDetectionSummary } from '../eval-table';
 import { CliError, EXIT } from '../exit-codes';
@@ -39,22 +43,32 @@ function seedList(raw: string): number[] {
   return out;
 }
 
+/** The schema's defaults (config/schema.ts), which the flags' help shows. */
+const DEFAULTS: DetectionSpec = DetectionSpecSchema.parse({});
+
+/** The spec of the flags given: each overrides the schema default; zod validates it as it does a config. */
+function specFrom(given: z.input<typeof DetectionSpecSchema>): DetectionSpec {
+  const r = DetectionSpecSchema.safeParse(given);
+  if (!r.success) throw new CliError(`invalid detection options:\n${z.prettifyError(r.error)}`, EXIT.usage);
+  return r.data;
+}
+
 interface BuildOptions {
-  images: number;
+  images?: number;
   testImages?: number;
-  seed: number;
-  size: number;
+  seed?: number;
+  size?: number;
   photos?: number;
   bucket: string;
   json?: boolean;
 }
 
 interface RunOptions extends ConfigCliOptions {
-  dataset: string;
+  dataset?: string;
   bucket: string;
   init: 'pretrained' | 'scratch' | 'both';
   seeds: number[];
-  epochs: number;
+  epochs?: number;
   checkpointRun?: string;
   checkpointKey?: string;
   batchSize?: number;
@@ -105,25 +119,25 @@ export function register(program: Command): void {
     .description(
       'write the detection dataset (Fashion-MNIST items on real photos, exact boxes) to s3://<bucket>/detection/<version>/',
     )
-    .option('--images <n>', 'training images', intArg(1, 1_000_000), 1000)
-    .option('--test-images <n>', 'test images (default: images / 4)', intArg(1, 1_000_000))
-    .option('--seed <n>', 'seed of every random choice', intArg(0, 2 ** 31 - 1), 0)
-    .option('--size <px>', 'image side', intArg(16, 1024), 64)
-    .option('--photos <n>', 'use only the first n allow-listed photos as backgrounds', intArg(1, 1000))
+    .option('--images <n>', `training images (default: ${DEFAULTS.images})`, intArg(1, 1_000_000))
+    .option('--test-images <n>', 'test images (default: images / 4, rounded, at least 1)', intArg(1, 1_000_000))
+    .option('--seed <n>', `seed of every random choice (default: ${DEFAULTS.seed})`, intArg(0, 2 ** 31 - 1))
+    .option('--size <px>', `image side (default: ${DEFAULTS.size})`, intArg(16, 1024))
+    .option('--photos <n>', 'use only the first n allow-listed photos as backgrounds (default: all)', intArg(1, 1000))
     .option('--bucket <name>', 'bucket', 'seerflow')
     .option('--json', 'print the manifest as JSON')
     .action(async (o: BuildOptions) => {
-      const s3 = createS3Client(loadServiceSettings().s3);
-      await ensureBucket(s3, o.bucket);
-      const opts = {
+      const spec = specFrom({
         images: o.images,
+        testImages: o.testImages,
         seed: o.seed,
         size: o.size,
-        ...(o.testImages ? { testImages: o.testImages } : {}),
-        ...(o.photos ? { photos: o.photos } : {}),
-      };
+        photos: o.photos,
+      });
+      const s3 = createS3Client(loadServiceSettings().s3);
+      await ensureBucket(s3, o.bucket);
       const t0 = Date.now();
-      const r = await writeDetectionDataset(s3, o.bucket, opts, {
+      const r = await writeDetectionDataset(s3, o.bucket, detectionDatasetOf(spec), {
         onProgress: (done, total) => {
           if (done % 200 === 0 || done === total) process.stderr.write(`  ${done}/${total} images\n`);
         },
@@ -150,19 +164,22 @@ export function register(program: Command): void {
     .option('--bucket <name>', 'bucket', 'seerflow')
     .option('--init <which>', 'pretrained | scratch | both', 'both')
     .option('--seeds <list>', 'seeds, comma-separated', seedList, [0, 1, 2])
-    .option('--epochs <n>', 'training epochs', intArg(1, 10_000), 20)
+    .option('--epochs <n>', `training epochs (default: ${DEFAULTS.epochs})`, intArg(1, 10_000))
     .option('--checkpoint-run <name>', 'SwAV run whose newest checkpoint initialises the trunk (default det-src)')
     .option('--checkpoint-key <key>', 'or an explicit SwAV state key')
-    .option('--batch-size <n>', 'images per step', intArg(2, 4096))
-    .option('--lr <x>', 'AdamW peak learning rate')
+    .option('--batch-size <n>', `images per step (default: ${DEFAULTS.train.batchSize})`, intArg(2, 4096))
+    .option('--lr <x>', `AdamW peak learning rate (default: ${DEFAULTS.train.lr})`)
     .option('--out <file>', 'also write all runs and the summary as JSON')
     .option('--json', 'print runs and summary as JSON')
     .action(async (o: RunOptions) => {
       if (!['pretrained', 'scratch', 'both'].includes(o.init))
         throw new CliError('--init must be pretrained, scratch or both', EXIT.usage);
       const cfg = configFromOptions(o);
+      const lr = o.lr !== undefined ? Number(o.lr) : undefined;
+      if (lr !== undefined && !(lr > 0)) throw new CliError('--lr must be a positive number', EXIT.usage);
+      const spec = specFrom({ epochs: o.epochs, train: { batchSize: o.batchSize, lr } });
       const s3 = createS3Client(loadServiceSettings().s3);
-      const prefix = o.dataset ?? detectionKeys.prefix(datasetVersion({ images: 1000, seed: 0 }));
+      const prefix = o.dataset ?? detectionKeys.prefix(datasetVersion(detectionDatasetOf(DEFAULTS)));
       if (!(await getJson<DetectionManifest>(s3, o.bucket, detectionKeys.manifest(prefix)))) {
         throw new CliError(
           `no detection dataset at s3://${o.bucket}/${prefix}; run \`seerflow detection build\` first`,
@@ -170,8 +187,6 @@ export function register(program: Command): void {
       }
       const inits: Initialisation[] = o.init === 'both' ? ['pretrained', 'scratch'] : [o.init];
       const checkpoint = inits.includes('pretrained') ? await resolveCheckpoint(s3, o.bucket, o) : undefined;
-      const lr = o.lr !== undefined ? Number(o.lr) : undefined;
-      if (lr !== undefined && !(lr > 0)) throw new CliError('--lr must be a positive number', EXIT.usage);
       const runs: DetectionRunResult[] = [];
       for (const seed of o.seeds) {
         for (const init of inits) {
@@ -180,10 +195,10 @@ export function register(program: Command): void {
             regnet: cfg.model.regnet,
             init,
             seed,
-            epochs: o.epochs,
+            epochs: spec.epochs,
+            train: spec.train,
             datasetPrefix: prefix,
             ...(init === 'pretrained' && checkpoint ? { checkpoint } : {}),
-            train: { ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...(lr !== undefined ? { lr } : {}) },
           };
           let lastEpoch = -1;
           const r = await runDetectionProcess(job, {
@@ -191,7 +206,7 @@ export function register(program: Command): void {
               if (m.type === 'checkpoint' && m.pointer.epoch !== lastEpoch) {
                 lastEpoch = m.pointer.epoch;
                 process.stderr.write(
-                  `  ${init} seed ${seed}: epoch ${m.pointer.epoch}/${o.epochs} loss ${m.pointer.loss.toFixed(3)}\n`,
+                  `  ${init} seed ${seed}: epoch ${m.pointer.epoch}/${spec.epochs} loss ${m.pointer.loss.toFixed(3)}\n`,
                 );
               }
             },
@@ -206,7 +221,7 @@ export function register(program: Command): void {
       const doc = {
         dataset: prefix,
         checkpointKey: checkpoint?.key ?? null,
-        epochs: o.epochs,
+        epochs: spec.epochs,
         regnet: cfg.model.regnet,
         runs,
         summary,
@@ -214,7 +229,7 @@ export function register(program: Command): void {
       if (o.out) writeFileSync(o.out, `${JSON.stringify(doc, null, 2)}\n`);
       if (o.json) return printJson(doc);
       process.stdout.write(
-        `detection ${prefix} (${o.epochs} epochs, seeds ${o.seeds.join(',')})\n${formatDetectionSummary(summary)}\n`,
+        `detection ${prefix} (${spec.epochs} epochs, seeds ${o.seeds.join(',')})\n${formatDetectionSummary(summary)}\n`,
       );
     });
 }

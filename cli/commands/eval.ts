@@ -11,6 +11,7 @@ import type { CheckpointPointer } from '../../contracts/pretrain';
 import { SEER_RUN } from '../../contracts/search-attributes';
 import { createS3Client, getBytes, getJson } from '../../infra/s3';
 import { loadServiceSettings } from '../../infra/settings';
+import { evaluateWorkflow } from '../../workflows';
 import { formatEvaluation } from '../eval-table';
 import { follow } from '../progress';
 import {
@@ -83,7 +84,7 @@ export function register(program: Command): void {
       let workers: Awaited<ReturnType<typeof startLocalWorkersIfNone>>;
       try {
         workers = await startLocalWorkersIfNone(client, settings, opts.workers);
-        const handle = await client.workflow.start('evaluateWorkflow', {
+        const handle = await client.workflow.start(evaluateWorkflow, {
           taskQueue: settings.taskQueues.orchestrator,
           workflowId,
           args: [evaluationInputFor(cfg, runName, checkpoint)],

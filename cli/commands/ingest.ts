@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
 import { workflowIds } from '../../contracts/pipeline';
 import { loadServiceSettings } from '../../infra/settings';
+import { ingestWorkflow } from '../../workflows';
 import {
   addConfigOptions,
   configFromOptions,
@@ -35,7 +36,7 @@ export function register(program: Command): void {
         workers = await startLocalWorkersIfNone(client, settings, opts.workers);
         const workflowId = workflowIds.stage(cfg.run.name, 'ingest');
         const input: IngestInput = { runName: cfg.run.name, config: cfg.ingest };
-        await client.workflow.start('ingestWorkflow', {
+        await client.workflow.start(ingestWorkflow, {
           taskQueue: settings.taskQueues.orchestrator,
           workflowId,
           args: [input],

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { workflowIds, type PipelineInput, type PipelineResult } from '../../contracts/pipeline';
 import { SEER_RUN } from '../../contracts/search-attributes';
 import { loadServiceSettings } from '../../infra/settings';
+import { seerPipelineWorkflow } from '../../workflows';
 import {
   addConfigOptions,
   configFromOptions,
@@ -39,7 +40,7 @@ export function register(program: Command): void {
       try {
         workers = await startLocalWorkersIfNone(client, settings, opts.workers);
         const input: PipelineInput = { config: cfg };
-        await client.workflow.start('seerPipelineWorkflow', {
+        await client.workflow.start(seerPipelineWorkflow, {
           taskQueue: settings.taskQueues.orchestrator,
           workflowId,
           args: [input],

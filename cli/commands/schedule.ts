@@ -28,6 +28,7 @@ import {
 } from '../../contracts/schedule';
 import { createS3Client } from '../../infra/s3';
 import { loadServiceSettings, type ServiceSettings } from '../../infra/settings';
+import { scheduledPipelineWorkflow } from '../../workflows';
 import { addConfigOptions, configFromOptions, connectClient, printJson, type ConfigCliOptions } from '../common';
 import { CliError, EXIT } from '../exit-codes';
 import { workflowUiUrl } from '../summary';
@@ -174,7 +175,7 @@ async function create(id: string, opts: CreateOptions): Promise<void> {
         spec,
         action: {
           type: 'startWorkflow',
-          workflowType: SCHEDULE_WORKFLOW_TYPE,
+          workflowType: scheduledPipelineWorkflow,
           taskQueue: loadServiceSettings().taskQueues.orchestrator,
           workflowId: scheduleWorkflowId(id),
           args: [scheduleInput(id, cfg)],

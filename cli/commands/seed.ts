@@ -4,8 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { FashionMnistMissingError } from '../../datasets/corpus/fashion-mnist';
-import { PhotosMissingError } from '../../datasets/corpus/photos';
+import { ErrorType, SeerflowError } from '../../contracts/errors';
 import {
   SEED_DEFAULTS,
   SEED_LAYOUT,
@@ -150,10 +149,10 @@ export async function runSeed(opts: SeedCliOptions): Promise<SeedSummary> {
       onProgress: progress.onProgress,
     });
   } catch (err) {
-    if (err instanceof FashionMnistMissingError || err instanceof PhotosMissingError) {
-      throw new CliError(err.message, EXIT.failure);
+    // Bad options are a usage error; missing or damaged Debian data packages (DatasetMissing) a failure.
+    if (err instanceof SeerflowError) {
+      throw new CliError(err.message, err.type === ErrorType.InvalidInput ? EXIT.usage : EXIT.failure);
     }
-    if (err instanceof RangeError) throw new CliError(err.message, EXIT.usage);
     if (isUnreachable(err)) {
       throw new CliError(`S3 at ${where} stopped answering: ${(err as Error).message}`, EXIT.stackDown);
     }

@@ -6,6 +6,7 @@ import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
+import { ErrorType, SeerflowError } from '../../contracts/errors';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -49,15 +50,18 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
-export class FashionMnistMissingError extends Error {
+/** A Fashion-MNIST file is absent: the Debian data package is not installed (`DatasetMissing`, never retried). */
+export class FashionMnistMissingError extends SeerflowError {
   constructor(
     readonly dir: string,
     readonly file: string,
   ) {
     super(
+      ErrorType.DatasetMissing,
       `Fashion-MNIST file ${path.join(dir, file)} not found. Install the Debian package ${FASHION_MNIST_PACKAGE} ` +
         `(apt-get install -y ${FASHION_MNIST_PACKAGE}, or run scripts/install-data-packages.sh as root), ` +
         `or point ${FASHION_MNIST_DIR_ENV} at a folder holding the four *-ubyte.gz files.`,
+      { path: path.join(dir, file), package: FASHION_MNIST_PACKAGE },
     );
     this.name = 'FashionMnistMissingError';
   }
@@ -68,21 +72,26 @@ export function fashionMnistDir(env: NodeJS.ProcessEnv = process.env): string {
   return override && override.trim() !== '' ? override : FASHION_MNIST_DEFAULT_DIR;
 }
 
+/** A Fashion-MNIST file that is there but not what the package ships: a damaged install, as good as missing. */
+function malformed(message: string): SeerflowError {
+  return new SeerflowError(ErrorType.DatasetMissing, `${message} (reinstall ${FASHION_MNIST_PACKAGE})`);
+}
+
 /** Parses an uncompressed IDX file of unsigned bytes (type 0x08): big-endian dims after a 4-byte magic. */
 export function parseIdx(buf: Uint8Array, what = 'IDX data'): IdxArray {
-  if (buf.length < 4) throw new Error(`${what}: too short for an IDX header (${buf.length} bytes)`);
+  if (buf.length < 4) throw malformed(`${what}: too short for an IDX header (${buf.length} bytes)`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (buf[0] !== 0 || buf[1] !== 0) throw new Error(`${what}: bad IDX magic`);
+  if (buf[0] !== 0 || buf[1] !== 0) throw malformed(`${what}: bad IDX magic`);
   const type = buf[2];
   const ndims = buf[3] ?? 0;
-  if (type !== 0x08) throw new Error(`${what}: IDX element type 0x${(type ?? 0).toString(16)} is not unsigned byte`);
+  if (type !== 0x08) throw malformed(`${what}: IDX element type 0x${(type ?? 0).toString(16)} is not unsigned byte`);
   const headerBytes = 4 + 4 * ndims;
-  if (ndims < 1 || buf.length < headerBytes) throw new Error(`${what}: truncated IDX header`);
+  if (ndims < 1 || buf.length < headerBytes) throw malformed(`${what}: truncated IDX header`);
   const dims: number[] = [];
   for (let i = 0; i < ndims; i++) dims.push(view.getUint32(4 + 4 * i, false));
   const size = dims.reduce((a, b) => a * b, 1);
   if (buf.length !== headerBytes + size) {
-    throw new Error(`${what}: IDX dims ${dims.join('x')} need ${size} bytes, file has ${buf.length - headerBytes}`);
+    throw malformed(`${what}: IDX dims ${dims.join('x')} need ${size} bytes, file has ${buf.length - headerBytes}`);
   }
   return { dims, data: buf.subarray(headerBytes) };
 }
@@ -121,13 +130,13 @@ async function readSplit(split: FashionMnistSplitName, dir: string): Promise<Fas
   const [images, labels] = await Promise.all([readIdxGz(dir, files.images), readIdxGz(dir, files.labels)]);
   const [count, rows, cols] = images.dims;
   if (images.dims.length !== 3 || count === undefined || rows === undefined || cols === undefined) {
-    throw new Error(`${files.images}: expected 3 IDX dims, got ${images.dims.join('x')}`);
+    throw malformed(`${files.images}: expected 3 IDX dims, got ${images.dims.join('x')}`);
   }
   if (labels.dims.length !== 1 || labels.dims[0] !== count) {
-    throw new Error(`${files.labels}: ${labels.dims.join('x')} labels for ${count} images`);
+    throw malformed(`${files.labels}: ${labels.dims.join('x')} labels for ${count} images`);
   }
   for (const l of labels.data) {
-    if (l >= FASHION_MNIST_CLASSES.length) throw new Error(`${files.labels}: label ${l} out of range`);
+    if (l >= FASHION_MNIST_CLASSES.length) throw malformed(`${files.labels}: label ${l} out of range`);
   }
   return { split, count, rows, cols, pixels: images.data, labels: labels.data };
 }

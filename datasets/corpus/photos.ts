@@ -4,6 +4,7 @@
  * A fixed allow-list: the same packages also ship abstract/rendered wallpapers, which are left out on purpose.
  */
 import { readFile, stat } from 'node:fs/promises';
+import { ErrorType, SeerflowError } from '../../contracts/errors';
 
 export interface PhotoSource {
   /** Stable short name; the corpus id is `photo-<name>`. */
@@ -57,13 +58,16 @@ export interface Photo extends PhotoSource {
   bytes: Buffer;
 }
 
-export class PhotosMissingError extends Error {
+/** Allow-listed photos are absent: their Debian packages are not installed (`DatasetMissing`, never retried). */
+export class PhotosMissingError extends SeerflowError {
   constructor(readonly missing: PhotoSource[]) {
     const pkgs = [...new Set(missing.map((m) => m.package))];
     super(
+      ErrorType.DatasetMissing,
       `${missing.length} allow-listed photo(s) not found (e.g. ${missing[0]?.path}). Install the Debian package(s) ` +
         `${pkgs.join(', ')} (apt-get install -y ${pkgs.join(' ')}, or run scripts/install-data-packages.sh as root), ` +
         `or seed without photos (--no-photos).`,
+      { packages: pkgs, missing: missing.length },
     );
     this.name = 'PhotosMissingError';
   }

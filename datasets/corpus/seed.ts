@@ -9,6 +9,7 @@
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
+import { ErrorType, SeerflowError } from '../../contracts/errors';
 import { QuarantineReason, type QuarantineReasonCode } from '../../contracts/ingest';
 import { getJson } from '../../infra/s3';
 import { BAD_PREFIX, buildPlantedObjects, type GreyImage, ODD_KEY, type PlantedObject } from './bad-objects';
@@ -226,14 +227,15 @@ function resolveParams(opts: SeedOptions): SeedParams {
   };
   const int = (name: string, v: number, min: number, max: number) => {
     if (!Number.isInteger(v) || v < min || v > max) {
-      throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${v}`);
+      throw new SeerflowError(ErrorType.InvalidInput, `${name} must be an integer in ${min}..${max}, got ${v}`);
     }
   };
   int('start', p.start, 0, TRAIN_TOTAL);
   int('count', p.count, 0, TRAIN_TOTAL - p.start);
   int('testCount', p.testCount, 0, TEST_TOTAL);
-  if (!(p.jpegFraction >= 0 && p.jpegFraction <= 1)) throw new RangeError('jpegFraction must be in [0, 1]');
-  if (!opts.bucket) throw new RangeError('bucket is required');
+  if (!(p.jpegFraction >= 0 && p.jpegFraction <= 1))
+    throw new SeerflowError(ErrorType.InvalidInput, 'jpegFraction must be in [0, 1]');
+  if (!opts.bucket) throw new SeerflowError(ErrorType.InvalidInput, 'bucket is required');
   return p;
 }
 

@@ -13,6 +13,8 @@
 import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
+import { defaultTestImages } from '../../config/schema';
+import { ErrorType, SeerflowError } from '../../contracts/errors';
 import type { CocoGroundTruth } from '../../ml/coco-eval';
 import { permutation, Rng } from '../../ml/rng';
 import {
@@ -32,7 +34,7 @@ export const DETECTION_RECIPE = 'fmnist-paste-v1';
 export interface DetectionDatasetOptions {
   /** Training images. */
   images: number;
-  /** Test images. @default max(1, round(images / 4)) */
+  /** Test images. @default {@link defaultTestImages} (images / 4, as the schema resolves it) */
   testImages?: number;
   seed: number;
   /** Square image side in pixels. @default 64 */
@@ -152,7 +154,7 @@ export function resolveDatasetOptions(o: DetectionDatasetOptions): ResolvedDatas
   const size = o.size ?? 64;
   const r: ResolvedDatasetOptions = {
     images: o.images,
-    testImages: o.testImages ?? Math.max(1, Math.round(o.images / 4)),
+    testImages: o.testImages ?? defaultTestImages(o.images),
     seed: o.seed,
     size,
     minObjects: o.minObjects ?? 1,
@@ -166,7 +168,10 @@ export function resolveDatasetOptions(o: DetectionDatasetOptions): ResolvedDatas
   const int = (name: keyof ResolvedDatasetOptions, lo: number, hi: number) => {
     const v = r[name] as number;
     if (!Number.isInteger(v) || v < lo || v > hi)
-      throw new RangeError(`detection dataset: ${name} must be an integer in ${lo}..${hi}, got ${v}`);
+      throw new SeerflowError(
+        ErrorType.InvalidInput,
+        `detection dataset: ${name} must be an integer in ${lo}..${hi}, got ${v}`,
+      );
   };
   int('images', 1, 1_000_000);
   int('testImages', 1, 1_000_000);
@@ -179,7 +184,10 @@ export function resolveDatasetOptions(o: DetectionDatasetOptions): ResolvedDatas
   int('alphaThreshold', 0, 254);
   int('photos', 1, PHOTO_ALLOW_LIST.length);
   if (!(r.minVisible > 0 && r.minVisible <= 1))
-    throw new RangeError(`detection dataset: minVisible must be in (0, 1], got ${r.minVisible}`);
+    throw new SeerflowError(
+      ErrorType.InvalidInput,
+      `detection dataset: minVisible must be in (0, 1], got ${r.minVisible}`,
+    );
   return r;
 }
 
@@ -433,7 +441,7 @@ export function renderImage(
 ): RenderedImage {
   const rng = Rng.keyed(o.seed, SPLIT_CODE[split], id);
   const bgs = sources.backgrounds;
-  if (bgs.length === 0) throw new Error('detection dataset: no backgrounds');
+  if (bgs.length === 0) throw new SeerflowError(ErrorType.InternalInvariant, 'detection dataset: no backgrounds');
   const bg = bgs[rng.int(bgs.length)] as RgbImage & { name: string };
   const short = Math.min(bg.width, bg.height);
   const side = Math.max(8, Math.round(short * rng.uniform(0.3, 1)));
@@ -496,7 +504,8 @@ export function buildSplit(
   const count = split === 'train' ? o.images : o.testImages;
   const pool = sources.glyphs[split].count;
   if (count * o.maxObjects > pool) {
-    throw new RangeError(
+    throw new SeerflowError(
+      ErrorType.InvalidInput,
       `detection dataset: ${count} ${split} images x ${o.maxObjects} items need ${count * o.maxObjects} distinct items, the ${split} split has ${pool}`,
     );
   }

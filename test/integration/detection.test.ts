@@ -9,7 +9,7 @@ import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createDetectionActivities } from '../../activities/detection/activities';
-import type { DetectionHeartbeat, DetectionJob, DetectionRunResult } from '../../activities/detection/types';
+import type { DetectionHeartbeat, DetectionJob, DetectionRunResult } from '../../contracts/detection';
 import { loadConfig } from '../../config/load';
 import type { CheckpointPointer } from '../../contracts/pretrain';
 import { createSwavEngine } from '../../engine';
@@ -30,7 +30,7 @@ function job(over: Partial<DetectionJob> = {}): DetectionJob {
     seed: 0,
     epochs: 1,
     datasetPrefix: prefix,
-    train: { batchSize: 16 },
+    train: tiny.eval.detection.train, // batch 16, the schema defaults
     ...over,
   };
 }

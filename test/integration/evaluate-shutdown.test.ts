@@ -9,13 +9,11 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createDetectionActivities } from '../../activities/detection/activities';
-import type { DetectionHeartbeat, DetectionJob, DetectionRunResult } from '../../activities/detection/types';
+import type { DetectionHeartbeat, DetectionJob, DetectionRunResult } from '../../contracts/detection';
 import { createEvaluateActivities, type ClassificationHeartbeat } from '../../activities/evaluate/activities';
-import type { EvalDataRef } from '../../activities/evaluate/eval-data';
-import type { ClassificationJob } from '../../activities/evaluate/jobs';
 import { ShutdownRegistry } from '../../activities/shared/shutdown';
 import { loadConfig } from '../../config/load';
-import type { ClassificationRun } from '../../contracts/evaluate';
+import type { ClassificationJob, ClassificationRun, EvalDataRef } from '../../contracts/evaluate';
 import type { DetectionManifest } from '../../datasets/detection/build-dataset';
 import { seedCorpus } from '../../datasets/corpus/seed';
 import { connectStack, dropBucket, freshBucket, listAll, type Stack } from './harness';
@@ -134,7 +132,7 @@ it('a detection run commits its current epoch on worker shutdown and the retry r
     seed: 3,
     epochs: 4,
     datasetPrefix,
-    train: { batchSize: 16 },
+    train: tiny.eval.detection.train, // batch 16, the schema defaults
   };
   const reference = (await new MockActivityEnvironment().run(
     createDetectionActivities({ s3: stack.s3 }).runDetection,

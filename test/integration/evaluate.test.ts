@@ -12,6 +12,7 @@ import { loadConfig } from '../../config/load';
 import {
   evaluateKeys,
   evaluateProgressQuery,
+  evaluationInputFor,
   type EvaluationInput,
   type EvaluationResult,
 } from '../../contracts/evaluate';
@@ -19,6 +20,7 @@ import { createSwavEngine } from '../../engine';
 import { SEED_LAYOUT, seedCorpus } from '../../datasets/corpus/seed';
 import { getJson } from '../../infra/s3';
 import { connectStack, dropBucket, freshBucket, withWorkers, type Stack } from './harness';
+import { evaluateWorkflow } from '../../workflows';
 
 let stack: Stack;
 let bucket: string;
@@ -29,7 +31,21 @@ beforeAll(async () => {
   stack = await connectStack();
   bucket = await freshBucket(stack.s3, 'evaluate');
   await seedCorpus(stack.s3, { bucket, count: TRAIN, testCount: 40, photos: false, bad: false });
-  const cfg = loadConfig({ preset: 'tiny' });
+  // The tiny preset at one seed, one epoch, and a 32-image detection set: built as the pipeline builds it.
+  const cfg = loadConfig({
+    preset: 'tiny',
+    set: [
+      `ingest.bucket=${bucket}`,
+      'eval.seeds=[0]',
+      'eval.epochs=1',
+      'eval.batchSize=32',
+      'eval.detection.images=32',
+      'eval.detection.testImages=8',
+      'eval.detection.size=32',
+      'eval.detection.epochs=1',
+      'eval.detection.photos=2',
+    ],
+  });
   // An engine state of the tiny architecture stands in for a pretraining checkpoint.
   const engine = createSwavEngine({ regnet: cfg.model.regnet, swav: cfg.swav, optim: cfg.optim });
   engine.init(3);
@@ -37,29 +53,17 @@ beforeAll(async () => {
   engine.dispose();
   const key = 'runs/src/pretrain/checkpoints/step-00000000-a1.state';
   await stack.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: state, ContentLength: state.length }));
-  input = {
-    runName: 'ev',
-    bucket,
-    checkpoint: {
-      key,
-      step: 0,
-      cursor: { epoch: 0, position: 0 },
-      sha256: createHash('sha256').update(state).digest('hex'),
-      bytes: state.length,
-      loss: 0,
-      backend: 'test',
-    },
-    regnet: cfg.model.regnet,
-    swav: cfg.swav,
-    optim: cfg.optim,
-    seeds: [0],
-    labelFractions: [0.01, 0.1],
-    epochs: 1,
-    shortSide: cfg.preprocess.shortSide,
-    jpegQuality: cfg.preprocess.jpegQuality,
-    batchSize: 32,
-    detection: { images: 32, testImages: 8, size: 32, epochs: 1, photos: 2 },
-  };
+  input = evaluationInputFor(cfg, 'ev', {
+    key,
+    step: 0,
+    cursor: { epoch: 0, position: 0 },
+    sha256: createHash('sha256').update(state).digest('hex'),
+    bytes: state.length,
+    loss: 0,
+    backend: 'test',
+  });
+  expect(input).toMatchObject({ bucket, seeds: [0], labelFractions: [0.01, 0.1], epochs: 1, batchSize: 32 });
+  expect(input.detection).toMatchObject({ images: 32, testImages: 8, size: 32, seed: 0, epochs: 1, photos: 2 });
 }, 300_000);
 
 afterAll(async () => {
@@ -69,7 +73,7 @@ afterAll(async () => {
 
 it('runs every protocol x init, writes the result, draws balanced reproducible subsets; a re-run is cached', async () => {
   const run = (id: string) =>
-    stack.client.workflow.start('evaluateWorkflow', {
+    stack.client.workflow.start(evaluateWorkflow, {
       taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: `test-evaluate/${bucket}/${id}`,
       args: [input],

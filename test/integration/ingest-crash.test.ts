@@ -18,6 +18,7 @@ import {
   withWorkers,
   type Stack,
 } from './harness';
+import { ingestWorkflow } from '../../workflows';
 
 let stack: Stack;
 let bucket: string;
@@ -38,7 +39,7 @@ function config(): IngestConfig {
 
 function start(runName: string) {
   const input: IngestInput = { runName, config: config() };
-  return stack.client.workflow.start('ingestWorkflow', {
+  return stack.client.workflow.start(ingestWorkflow, {
     taskQueue: stack.settings.taskQueues.orchestrator,
     workflowId: `test-crash/${bucket}/${runName}`,
     args: [input],

@@ -12,6 +12,7 @@ import { compareKeys } from '../../activities/ingest/key-order';
 import { getJson, getText } from '../../infra/s3';
 import { seedCorpus, SEED_LAYOUT, type SeedReport } from '../../datasets/corpus/seed';
 import { connectStack, dropBucket, freshBucket, listAll, readTree, withWorkers, type Stack } from './harness';
+import { ingestWorkflow } from '../../workflows';
 
 let stack: Stack;
 let bucket: string;
@@ -30,7 +31,7 @@ function ingestConfig(over: Partial<IngestConfig> = {}): IngestConfig {
 
 async function runIngest(runName: string, config: IngestConfig): Promise<IngestResult> {
   const input: IngestInput = { runName, config };
-  return stack.client.workflow.execute('ingestWorkflow', {
+  return stack.client.workflow.execute(ingestWorkflow, {
     taskQueue: stack.settings.taskQueues.orchestrator,
     workflowId: `test-ingest/${bucket}/${runName}`,
     args: [input],
@@ -100,7 +101,7 @@ describe('ingest workflow on the real stack', () => {
     const before = await readTree(stack.s3, bucket, 'runs/full/ingest/');
     const again = await withWorkers(stack, ['orchestrator', 'io'], async () => {
       const input: IngestInput = { runName: 'full', config: ingestConfig() };
-      return stack.client.workflow.execute('ingestWorkflow', {
+      return stack.client.workflow.execute(ingestWorkflow, {
         taskQueue: stack.settings.taskQueues.orchestrator,
         workflowId: `test-ingest/${bucket}/full-again`,
         args: [input],

@@ -19,6 +19,7 @@ import {
   withWorkers,
   type Stack,
 } from './harness';
+import { seerPipelineWorkflow } from '../../workflows';
 
 let stack: Stack;
 let bucket: string;
@@ -50,7 +51,7 @@ afterAll(async () => {
 
 it('runs ingest -> preprocess -> pretrain, and a re-run of the same pipeline recomputes nothing', async () => {
   const run = (id: string) =>
-    stack.client.workflow.execute('seerPipelineWorkflow', {
+    stack.client.workflow.execute(seerPipelineWorkflow, {
       taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: id,
       args: [{ config: config('p1') } satisfies PipelineInput],
@@ -77,7 +78,7 @@ it('a worker that receives SIGTERM checkpoints its current step before exiting',
   const committed = async () =>
     (await getJson<LatestFile>(stack.s3, bucket, pretrainKeys.latest('p2')))?.history[0]?.step ?? 0;
   await withWorkers(stack, ['orchestrator', 'io', 'cpu'], async () => {
-    const handle = await stack.client.workflow.start('seerPipelineWorkflow', {
+    const handle = await stack.client.workflow.start(seerPipelineWorkflow, {
       taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: `test-pipeline/${bucket}/sigterm`,
       args: [{ config: config('p2', 6) } satisfies PipelineInput],

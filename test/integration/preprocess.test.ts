@@ -14,6 +14,7 @@ import type { CanonicalShardResult, DatasetIndex, PreprocessInput, PreprocessRes
 import { seedCorpus } from '../../datasets/corpus/seed';
 import { getBytes, getJson, getText } from '../../infra/s3';
 import { connectStack, dropBucket, freshBucket, withWorkers, type Stack } from './harness';
+import { ingestWorkflow, preprocessWorkflow } from '../../workflows';
 
 let stack: Stack;
 let bucket: string;
@@ -47,7 +48,7 @@ beforeAll(async () => {
   await stack.s3.send(new PutObjectCommand({ Bucket: bucket, Key: BROKEN_KEY, Body: broken }));
   const cfg = IngestSchema.parse({ bucket, partitionTarget: 3, manifestShardSize: 40 });
   ingest = await withWorkers(stack, ['orchestrator', 'io'], () =>
-    stack.client.workflow.execute('ingestWorkflow', {
+    stack.client.workflow.execute(ingestWorkflow, {
       taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: `test-preprocess/${bucket}/ingest`,
       args: [{ runName: 'p1', config: cfg } satisfies IngestInput],
@@ -62,7 +63,7 @@ afterAll(async () => {
 
 async function runPreprocess(runName: string): Promise<PreprocessResult> {
   return withWorkers(stack, ['orchestrator', 'io', 'cpu'], () =>
-    stack.client.workflow.execute('preprocessWorkflow', {
+    stack.client.workflow.execute(preprocessWorkflow, {
       taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: `test-preprocess/${bucket}/${runName}`,
       args: [preprocessInput(runName)],

@@ -36,6 +36,7 @@ import {
   withWorkers,
   type Stack,
 } from './harness';
+import { ingestWorkflow, preprocessWorkflow, pretrainWorkflow } from '../../workflows';
 
 let stack: Stack;
 let bucket: string;
@@ -68,7 +69,7 @@ function job(runName: string, epochs = cfg.train.epochs): PretrainInput['job'] {
 }
 
 function startPretrain(runName: string, epochs?: number) {
-  return stack.client.workflow.start('pretrainWorkflow', {
+  return stack.client.workflow.start(pretrainWorkflow, {
     taskQueue: stack.settings.taskQueues.orchestrator,
     workflowId: `test-pretrain/${bucket}/${runName}`,
     args: [{ job: job(runName, epochs) } satisfies PretrainInput],
@@ -99,12 +100,12 @@ beforeAll(async () => {
   bucket = await freshBucket(stack.s3, 'pretrain');
   await seedCorpus(stack.s3, { bucket, count: 150, testCount: 0, photos: false, bad: false });
   await withWorkers(stack, ['orchestrator', 'io', 'cpu'], async () => {
-    const ingest = (await stack.client.workflow.execute('ingestWorkflow', {
+    const ingest = (await stack.client.workflow.execute(ingestWorkflow, {
       taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: `test-pretrain/${bucket}/ingest`,
       args: [{ runName: 'data', config: IngestSchema.parse({ bucket, partitionTarget: 2 }) } satisfies IngestInput],
     })) as IngestResult;
-    const preprocess = (await stack.client.workflow.execute('preprocessWorkflow', {
+    const preprocess = (await stack.client.workflow.execute(preprocessWorkflow, {
       taskQueue: stack.settings.taskQueues.orchestrator,
       workflowId: `test-pretrain/${bucket}/preprocess`,
       args: [

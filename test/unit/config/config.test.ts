@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { ConfigError, deepMerge, loadConfig, parseOverride, validateConfig } from '../../../config/load';
 import { PRESET_NAMES } from '../../../config/presets';
-import { SeerConfigSchema } from '../../../config/schema';
+import { DetectionTrainSchema, SeerConfigSchema } from '../../../config/schema';
 import { evaluationInputFor } from '../../../contracts/evaluate';
 import type { CheckpointPointer } from '../../../contracts/pretrain';
 
@@ -54,7 +54,7 @@ describe('config', () => {
     expect(() => validateConfig({ train: { batchSize: 1 } })).toThrow(/train\.batchSize/);
   });
 
-  it('maps eval.detection into the evaluation input, and leaves detection out when disabled', () => {
+  it('maps eval.detection into the evaluation input, and has no detection when disabled', () => {
     const checkpoint: CheckpointPointer = {
       key: 'runs/r/pretrain/checkpoints/step-00000010-a1.state',
       step: 10,
@@ -74,8 +74,9 @@ describe('config', () => {
       testImages: 9,
       size: 64,
       epochs: cfg.eval.detection.epochs,
-      datasetSeed: 7,
+      seed: 7,
       photos: 2,
+      train: cfg.eval.detection.train,
     });
     expect(input).toMatchObject({
       runName: 'r',
@@ -90,9 +91,16 @@ describe('config', () => {
       'r',
       checkpoint,
     );
-    expect('detection' in off).toBe(false);
+    expect(off.detection).toBeNull();
     // The schema default is the benchmark of docs/detection.md; a zero-image dataset is refused at the edge.
-    expect(SeerConfigSchema.parse({}).eval.detection).toEqual({ enabled: true, images: 1000, size: 64, epochs: 20 });
+    expect(SeerConfigSchema.parse({}).eval.detection).toEqual({
+      enabled: true,
+      images: 1000,
+      testImages: 250,
+      size: 64,
+      epochs: 20,
+      train: DetectionTrainSchema.parse({}),
+    });
     expect(() => loadConfig({ set: ['eval.detection.images=0'] })).toThrow(/eval\.detection\.images/);
   });
 

@@ -1,5 +1,5 @@
-import type { ClassificationRun } from '../../../contracts/evaluate';
-import { formatSeedStat, seedStat, summarizeClassification } from '../../../ml/stats';
+import type { ClassificationRun, DetectionRun } from '../../../contracts/evaluate';
+import { formatSeedStat, seedStat, summarizeClassification, summarizeDetection } from '../../../ml/stats';
 
 describe('seedStat', () => {
   it('mean and sample std (n - 1), as numpy std(ddof=1)', () => {
@@ -21,6 +21,7 @@ describe('seedStat', () => {
 
   it('refuses empty and non-finite inputs', () => {
     expect(() => seedStat([])).toThrow(RangeError);
+    expect(() => seedStat([])).toThrow(/no runs/);
     expect(() => seedStat([1, Number.NaN])).toThrow(RangeError);
   });
 
@@ -62,5 +63,53 @@ describe('summarizeClassification', () => {
     expect(s.linear?.pretrained?.mean).toBe(60);
     expect(s.linear?.scratch).toBeUndefined();
     expect(s.finetune).toBeUndefined();
+  });
+});
+
+describe('summarizeDetection', () => {
+  function run(init: DetectionRun['init'], seed: number, ap: number, ap50: number, ap75: number): DetectionRun {
+    return {
+      init,
+      seed,
+      trainImages: 10,
+      testImages: 5,
+      epochs: 1,
+      stats: [ap, ap50, ap75, -1, -1, -1, 0, 0, 0, 0, 0, 0],
+      computeSeconds: 1,
+    };
+  }
+
+  it('gives mean and sample std (n - 1) per init, as fractions, in seed order', () => {
+    const s = summarizeDetection([
+      run('scratch', 2, 0.3, 0.5, 0.2),
+      run('scratch', 0, 0.1, 0.3, 0.0),
+      run('scratch', 1, 0.2, 0.4, 0.1),
+      run('pretrained', 0, 0.25, 0.5, 0.1),
+    ]);
+    expect(s.scratch?.AP.values).toEqual([0.1, 0.2, 0.3]);
+    expect(s.scratch?.AP.mean).toBeCloseTo(0.2, 12);
+    expect(s.scratch?.AP.std).toBeCloseTo(0.1, 12);
+    expect(s.scratch?.AP50.mean).toBeCloseTo(0.4, 12);
+    expect(s.pretrained?.AP).toEqual({ mean: 0.25, std: 0, values: [0.25] });
+    expect(s.scratch?.AP75).toEqual(seedStat([0.0, 0.1, 0.2]));
+    expect(seedStat([1, 2, 3, 4]).std).toBeCloseTo(Math.sqrt(5 / 3), 12);
+  });
+
+  it('skips an initialisation without runs; no runs at all is an empty summary', () => {
+    expect(Object.keys(summarizeDetection([run('scratch', 0, 0.1, 0.2, 0.05)]))).toEqual(['scratch']);
+    expect(summarizeDetection([])).toEqual({});
+  });
+
+  it('refuses a run without its stats instead of counting it as 0 AP', () => {
+    const failed: DetectionRun = { ...run('pretrained', 1, 0, 0, 0), stats: [] };
+    expect(() => summarizeDetection([run('pretrained', 0, 0.3, 0.5, 0.2), failed])).toThrow(
+      /pretrained\/seed1 has no AP/,
+    );
+  });
+});
+
+describe('summarizeClassification of no runs', () => {
+  it('is an empty table: no group without runs', () => {
+    expect(summarizeClassification([])).toEqual({});
   });
 });

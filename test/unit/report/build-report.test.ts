@@ -6,14 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import {
-  buildReport,
-  canonicalJson,
-  hashConfig,
-  reportDataFrom,
-  seedStat,
-  type ReportData,
-} from '../../../report/build-report';
+import { buildReport, canonicalJson, hashConfig, reportDataFrom, type ReportData } from '../../../report/build-report';
+import { seedStat } from '../../../ml/stats';
 import { writeReport } from '../../../report/write-report';
 import { evaluation, pipelineResult, reportData, RUN } from './fixture';
 
@@ -288,6 +282,21 @@ describe('buildReport on partial data', () => {
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(section(html, 'summary')).toContain('failed');
     expect(charts(html).has('stage-timings')).toBe(true);
+  }, 60_000);
+});
+
+describe('buildReport with an initialisation that has no runs', () => {
+  test('its cells say "no runs", never NaN', async () => {
+    const ev = evaluation();
+    const classification = ev.classification.filter((r) => !(r.protocol === 'lowshot-1' && r.init === 'scratch'));
+    const summary = { ...ev.summary, 'lowshot-1': { pretrained: ev.summary['lowshot-1']?.pretrained } };
+    const { html } = await buildReport(
+      reportDataFrom({ ...pipelineResult(), evaluate: { ...ev, classification, summary } }, { generatedAt: 'now' }),
+    );
+    const cells = row(section(html, 'evaluation'), 'low-shot 1% labels');
+    expect(cells[3]).toBe(pm([52.5, 49.8, 54.1]));
+    expect([cells[4], cells[5], cells[7]]).toEqual(['no runs', '—', 'no runs']);
+    expect(html).not.toContain('NaN');
   }, 60_000);
 });
 

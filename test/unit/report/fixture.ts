@@ -8,7 +8,8 @@ import type {
   Initialisation,
 } from '../../../contracts/evaluate';
 import type { PipelineResult } from '../../../contracts/pipeline';
-import { reportDataFrom, seedStat, type ReportData, type TrainingPoint } from '../../../report/build-report';
+import { seedStat } from '../../../ml/stats';
+import { reportDataFrom, type ReportData, type TrainingPoint } from '../../../report/build-report';
 
 export const RUN = 'report-fixture';
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);

@@ -5,6 +5,8 @@
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { spawnSync } from 'node:child_process';
+import { SCHEDULE_WORKFLOW_TYPE } from '../../../contracts/schedule';
+import * as workflows from '../../../workflows';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -54,3 +56,16 @@ it('the lint rules do catch a Node built-in imported by a workflow', () => {
   );
   expect(result?.messages.map((m) => m.ruleId)).toContain('@typescript-eslint/no-restricted-imports');
 }, 120_000);
+
+it('the lint rules keep workflows to contracts: no type import from below activities/', () => {
+  const [result] = lint(
+    ['--stdin', '--stdin-filename', 'workflows/bad-example.ts'],
+    "import type { LabelLine } from '../activities/evaluate/eval-data';\nexport type X = LabelLine;\n",
+  );
+  expect(result?.messages.map((m) => m.message).join('\n')).toMatch(/live in contracts/);
+}, 120_000);
+
+it('each workflow function is named as the type it registers: clients start workflows by reference', () => {
+  for (const [name, fn] of Object.entries(workflows)) expect(fn.name).toBe(name);
+  expect(workflows.scheduledPipelineWorkflow.name).toBe(SCHEDULE_WORKFLOW_TYPE);
+});

@@ -5,9 +5,9 @@
  */
 import sharp from 'sharp';
 import { ClassifyStopped, runClassificationJob, type ClassifyIo } from '../../../../activities/evaluate/classify-run';
-import { packImages, type EvalDataRef, type PackedImage } from '../../../../activities/evaluate/eval-data';
-import type { ClassificationJob } from '../../../../activities/evaluate/jobs';
+import { packImages, type PackedImage } from '../../../../activities/evaluate/eval-data';
 import { tinyConfig } from '../../engine/helpers';
+import type { ClassificationJob, EvalDataRef } from '../../../../contracts/evaluate';
 
 const cfg = tinyConfig();
 

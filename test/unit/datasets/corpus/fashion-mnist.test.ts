@@ -9,6 +9,7 @@ import {
   loadFashionMnist,
   parseIdx,
 } from '../../../../datasets/corpus/fashion-mnist';
+import { ErrorType } from '../../../../contracts/errors';
 
 function idx(dims: number[], data: number[]): Uint8Array {
   const head = Buffer.alloc(4 + 4 * dims.length);
@@ -67,6 +68,17 @@ describe('Fashion-MNIST from the Debian package', () => {
     const p = loadFashionMnist('test', '/nonexistent/fashion-mnist');
     await expect(p).rejects.toBeInstanceOf(FashionMnistMissingError);
     await expect(p).rejects.toThrow(FASHION_MNIST_PACKAGE);
+    await expect(p).rejects.toMatchObject({ type: ErrorType.DatasetMissing, retryable: false });
+  });
+
+  it('types a damaged file as DatasetMissing (as good as missing: reinstall the package)', () => {
+    let err: unknown;
+    try {
+      parseIdx(new Uint8Array([1, 2, 3, 4]));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ type: ErrorType.DatasetMissing, message: expect.stringMatching(/bad IDX magic/) });
   });
 });
 

@@ -14,6 +14,16 @@ import {
   type PastedItem,
 } from '../../../../datasets/detection/build-dataset';
 import { Rng } from '../../../../ml/rng';
+import { ErrorType, SeerflowError } from '../../../../contracts/errors';
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a throw');
+}
 
 /** Solid rectangles: every pixel of item i is grey 40 + i, so its visible pixels can be found in the image. */
 function solidGlyphs(count: number, offset = 0): GlyphSource {
@@ -188,6 +198,7 @@ describe('buildSplit', () => {
 
   it('refuses more images than the split has distinct items for', () => {
     expect(() => buildSplit(sources, { ...opts, testImages: 30 }, 'test')).toThrow(/distinct items/);
+    expect(() => buildSplit(sources, { ...opts, testImages: 30 }, 'test')).toThrow(SeerflowError);
   });
 
   it('splits real Fashion-MNIST by instance: train items from its train split, test items from t10k, none reused', async () => {
@@ -222,6 +233,16 @@ describe('versions and encoding', () => {
     expect(datasetVersion({ images: 10, seed: 0, photos: 2 })).not.toBe(datasetVersion({ images: 10, seed: 0 }));
     expect(() => resolveDatasetOptions({ images: 0, seed: 0 })).toThrow(/images/);
     expect(() => resolveDatasetOptions({ images: 5, seed: 0, minVisible: 0 })).toThrow(/minVisible/);
+  });
+
+  it('types bad options as InvalidInput where they are found', () => {
+    for (const bad of [
+      { images: 0, seed: 0 },
+      { images: 5, seed: -1 },
+      { images: 5, seed: 0, minVisible: 2 },
+    ]) {
+      expect(thrown(() => resolveDatasetOptions(bad))).toMatchObject({ type: ErrorType.InvalidInput });
+    }
   });
 
   it('stores images as lossless PNG', async () => {
