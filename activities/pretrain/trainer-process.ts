@@ -50,7 +50,10 @@ async function train(
   });
   const spe = stepsPerEpoch(images, job.train.batchSize);
   if (spe === 0) {
-    throw new SeerflowError(ErrorType.DatasetMissing, `${images} images is less than one batch of ${job.train.batchSize}`);
+    throw new SeerflowError(
+      ErrorType.DatasetMissing,
+      `${images} images is less than one batch of ${job.train.batchSize}`,
+    );
   }
   const totalSteps = spe * job.train.epochs;
   const engine: SwavEngine = createSwavEngine({ regnet: job.regnet, swav: job.swav, optim: job.optim });
