@@ -15,6 +15,7 @@ if [[ "${1:-}" == "--dry-run" ]]; then DRY=1; shift; fi
 
 if [[ $DRY == 1 ]]; then
   bash scripts/bootstrap.sh
+  source scripts/node-env.sh
   npx --no-install tsc -p tsconfig.json
   # The pure-JS backend is ~150x slower: W-tiny only, one short round.
   exec node dist/bench/gpu-check.js --backends cpu,tensorflow --agree-workloads W-tiny --workloads W-tiny --rounds 1 \
@@ -23,6 +24,7 @@ fi
 
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || echo "nvidia-smi not found" >&2
 bash scripts/bootstrap.sh --gpu
+source scripts/node-env.sh
 source .seerflow/gpu-env.sh
 # Fail early, with TensorFlow's own words, when the GPU build does not see a GPU.
 SEERFLOW_BACKEND=tensorflow-gpu node -e '

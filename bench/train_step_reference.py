@@ -8,6 +8,11 @@ Also times SwAV's `distributed_sinkhorn` alone (single process).
 
 Prints one JSON line: per-step wall and process-CPU times (ms), images/s, peak RSS, threads, versions.
 Synthetic N(0, 1) pixels: data loading is not timed, as on the tfjs side.
+
+As fast as plain PyTorch allows on CPU (docs/training-engine.md, "Speed against PyTorch"): model and crops in
+channels_last (NHWC, the tfjs engine's layout; oneDNN's NCHW grouped convolutions and batch norms were 30-40 % of
+the step), and LARC + SGD over all tensors at once (torch._foreach_*, no per-tensor host sync). The earlier form
+stays measurable: --memory-format contiguous --larc per-tensor.
 """
 import argparse
 import json
@@ -88,24 +93,49 @@ class LARC:
         self.optim.zero_grad()
 
     def step(self):
-        with torch.no_grad():
-            weight_decays = []
-            for group in self.optim.param_groups:
-                weight_decay = group.get("weight_decay", 0)
-                weight_decays.append(weight_decay)
-                group["weight_decay"] = 0
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    param_norm = torch.norm(p.data)
-                    grad_norm = torch.norm(p.grad.data)
-                    if param_norm != 0 and grad_norm != 0:
-                        adaptive_lr = self.trust_coefficient * param_norm / (grad_norm + param_norm * weight_decay + self.eps)
-                        p.grad.data += weight_decay * p.data
-                        p.grad.data *= adaptive_lr
+        weight_decays = [group.get("weight_decay", 0) for group in self.optim.param_groups]
+        self._fold()
+        for group in self.optim.param_groups:
+            group["weight_decay"] = 0
         self.optim.step()
         for i, group in enumerate(self.optim.param_groups):
             group["weight_decay"] = weight_decays[i]
+
+    @torch.no_grad()
+    def _fold(self):
+        """apex's loop: g = (g + wd p) * trust |p| / (|g| + wd |p| + eps) where |p| != 0 and |g| != 0."""
+        for group in self.optim.param_groups:
+            weight_decay = group.get("weight_decay", 0)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                param_norm = torch.norm(p.data)
+                grad_norm = torch.norm(p.grad.data)
+                if param_norm != 0 and grad_norm != 0:
+                    adaptive_lr = self.trust_coefficient * param_norm / (grad_norm + param_norm * weight_decay + self.eps)
+                    p.grad.data += weight_decay * p.data
+                    p.grad.data *= adaptive_lr
+
+
+class LARCForeach(LARC):
+    """The same LARC on every tensor of a group at once: stacked norms, the skip rule as a mask, no host sync."""
+
+    @torch.no_grad()
+    def _fold(self):
+        for group in self.optim.param_groups:
+            weight_decay = group.get("weight_decay", 0)
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            param_norm = torch.stack(torch._foreach_norm(params))
+            grad_norm = torch.stack(torch._foreach_norm(grads))
+            ok = (param_norm != 0) & (grad_norm != 0)
+            adaptive_lr = torch.where(
+                ok, self.trust_coefficient * param_norm / (grad_norm + param_norm * weight_decay + self.eps), 1.0
+            )
+            torch._foreach_add_(grads, torch._foreach_mul(params, torch.where(ok, weight_decay, 0.0).unbind()))
+            torch._foreach_mul_(grads, adaptive_lr.unbind())
 
 
 def peak_rss_mib():
@@ -128,16 +158,19 @@ def time_steps(step, warmup, steps):
     return wall, cpu
 
 
-def run_workload(name, warmup, steps):
+def run_workload(name, warmup, steps, memory_format, larc):
     trunk, big, small, batch, K = WORKLOADS[name]
     torch.manual_seed(0)
-    model = SwavNet(trunk, K)
+    fmt = torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
+    model = SwavNet(trunk, K).to(memory_format=fmt)
     model.train()
-    optimizer = LARC(torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9, weight_decay=1e-6))
+    foreach = larc == "foreach"
+    sgd = torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9, weight_decay=1e-6, foreach=foreach)
+    optimizer = LARCForeach(sgd) if foreach else LARC(sgd)
     gen = torch.Generator().manual_seed(1)
     batches = [
-        [torch.randn(batch, 3, big, big, generator=gen) for _ in range(2)]
-        + [torch.randn(batch, 3, small, small, generator=gen) for _ in range(4)]
+        [torch.randn(batch, 3, big, big, generator=gen).contiguous(memory_format=fmt) for _ in range(2)]
+        + [torch.randn(batch, 3, small, small, generator=gen).contiguous(memory_format=fmt) for _ in range(4)]
         for _ in range(2)
     ]
     nmb_crops, crops_for_assign, temperature = 6, [0, 1], 0.1
@@ -184,6 +217,8 @@ def run_workload(name, warmup, steps):
         "cpuMs": summary(cpu),
         "imagesPerSecond": round(batch / statistics.median(wall) * 1000, 1),
         "finalLoss": last_loss[0],
+        "memoryFormat": memory_format,
+        "larc": larc,
     }
 
 
@@ -215,12 +250,14 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=11)
+    ap.add_argument("--memory-format", choices=["channels_last", "contiguous"], default="channels_last")
+    ap.add_argument("--larc", choices=["foreach", "per-tensor"], default="foreach")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.sinkhorn:
         res = run_sinkhorn(a.B, a.K, a.warmup, a.steps)
     elif a.workload:
-        res = run_workload(a.workload, a.warmup, a.steps)
+        res = run_workload(a.workload, a.warmup, a.steps, a.memory_format, a.larc)
     else:
         ap.error("give --workload or --sinkhorn")
     res.update(

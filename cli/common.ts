@@ -1,4 +1,4 @@
-/** Shared CLI plumbing: config options, Temporal client connection with a clear error, worker auto-start. */
+/** Shared CLI plumbing: config options, Temporal client connection with a clear error, local workers. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
@@ -58,13 +58,14 @@ export async function connectClient(
 }
 
 /**
- * Are live workers polling the orchestrator queue? The server remembers pollers for minutes after they die, so
- * only pollers seen within one long-poll interval (about a minute) count.
+ * Has anything polled the orchestrator queue within one long-poll interval (about a minute)? No means no live
+ * worker; yes can also be a worker that stopped less than a minute ago, which the server still lists, so a
+ * workflow the CLI starts is watched until a worker takes it (cli/launch.ts).
  */
-export async function orchestratorHasPollers(client: Client, namespace: string): Promise<boolean> {
+export async function orchestratorHasPollers(client: Client, settings: ServiceSettings): Promise<boolean> {
   const res = await client.workflowService.describeTaskQueue({
-    namespace,
-    taskQueue: { name: loadServiceSettings().taskQueues.orchestrator },
+    namespace: settings.temporal.namespace,
+    taskQueue: { name: settings.taskQueues.orchestrator },
     taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
   });
   const recent = Date.now() - 70_000;
@@ -89,21 +90,6 @@ export function spawnLocalWorkers(logFile: string): ChildProcess {
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-/**
- * Starts all workers in a child process when `wanted` and no worker polls the orchestrator queue (so `seerflow
- * run` works without a separate `seerflow worker`); returns the child to stop with {@link stopLocalWorkers}.
- */
-export async function startLocalWorkersIfNone(
-  client: Client,
-  settings: ServiceSettings,
-  wanted: boolean,
-): Promise<ChildProcess | undefined> {
-  if (!wanted || (await orchestratorHasPollers(client, settings.temporal.namespace))) return undefined;
-  const log = path.join(settings.stateDir, 'logs', 'workers.log');
-  process.stderr.write(`no workers polling; starting local workers (log: ${log})\n`);
-  return spawnLocalWorkers(log);
 }
 
 /** Stops the workers `spawnLocalWorkers` started (SIGTERM: running trainers checkpoint first) and waits for them. */

@@ -10,14 +10,19 @@ import { ingestProgressQuery, type IngestProgress } from '../contracts/ingest';
 import { pipelineProgressQuery, type PipelineProgress } from '../contracts/pipeline';
 import { preprocessProgressQuery, type PreprocessProgress } from '../contracts/preprocess';
 import { pretrainProgressQuery, type PretrainProgress } from '../contracts/pretrain';
+import { loadServiceSettings } from '../infra/settings';
+import { waitingNotice, waitingWork } from './waiting-work';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A query no worker answers (none polls) would hold the progress for the server's 30 s; this is the CLI's limit. */
+const QUERY_DEADLINE_MS = 5000;
+
 async function tryQuery<T>(handle: WorkflowHandle, query: QueryDefinition<T>): Promise<T | undefined> {
   try {
-    return await handle.query(query);
+    return await handle.client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query));
   } catch {
-    return undefined; // not started yet, or closed before the query was answered
+    return undefined; // not started yet, no worker to answer, or closed before the query was answered
   }
 }
 
@@ -128,9 +133,35 @@ export function barStates(s: Snapshot, final: boolean): [BarName, number, number
   return out;
 }
 
+/** How long a task may wait for a worker before the live progress says so, and how often that is checked. */
+export const WORKER_WATCH = { graceMs: 15_000, everyMs: 5_000, repeatMs: 60_000 } as const;
+
+/**
+ * Says when the followed tree has tasks no worker takes (a queue without workers would otherwise look like a
+ * stuck progress bar): once when it starts, again every `repeatMs` while it lasts, and once when it ends.
+ */
+function workerWatch(client: Client, workflowId: string, print: (line: string) => void): () => Promise<void> {
+  const queues = loadServiceSettings().taskQueues;
+  let nextCheck = Date.now() + WORKER_WATCH.everyMs;
+  let shown = '';
+  let shownAt = 0;
+  return async () => {
+    if (Date.now() < nextCheck) return;
+    nextCheck = Date.now() + WORKER_WATCH.everyMs;
+    const scan = await waitingWork(client, workflowId, WORKER_WATCH.graceMs).catch(() => undefined);
+    if (!scan) return;
+    const key = scan.waiting.map((w) => w.queue).join(',');
+    if (key === shown && (key === '' || Date.now() - shownAt < WORKER_WATCH.repeatMs)) return;
+    if (key) print(waitingNotice(scan.waiting, queues));
+    else print(`workers took the waiting tasks on ${shown}`);
+    shown = key;
+    shownAt = Date.now();
+  };
+}
+
 /**
  * Follows a workflow (the pipeline or one stage) until it closes, rendering progress, and returns its result.
- * A stage's bar appears when the stage starts reporting.
+ * A stage's bar appears when the stage starts reporting; tasks that no worker takes are reported as such.
  */
 export async function follow<T>(client: Client, workflowId: string, intervalMs = 1000): Promise<T> {
   const handle = client.workflow.getHandle(workflowId);
@@ -164,6 +195,9 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
       bar?.update(value, { detail });
     }
   };
+  const watchWorkers = workerWatch(client, workflowId, (line) =>
+    bars ? bars.log(`${line}\n`) : process.stderr.write(`${line}\n`),
+  );
   let lastLine = '';
   let lastPrinted = 0;
   const resultPromise = handle.result() as Promise<T>;
@@ -184,6 +218,7 @@ export async function follow<T>(client: Client, workflowId: string, intervalMs =
           lastPrinted = Date.now();
         }
       }
+      await watchWorkers();
       await Promise.race([sleep(intervalMs), resultPromise.catch(() => undefined)]);
     }
     const final = await snapshot(client, workflowId).catch(() => undefined);

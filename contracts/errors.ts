@@ -30,6 +30,8 @@ export const ErrorType = {
   WorkerShutdown: 'WorkerShutdown',
   /** An invariant of the orchestration itself broke (e.g. a finished stage without its output). */
   InternalInvariant: 'InternalInvariant',
+  /** The device a training run requires (CUDA) is not usable in the process; engines never fall back silently. */
+  DeviceUnavailable: 'DeviceUnavailable',
 } as const;
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -47,6 +49,7 @@ export const ERROR_RETRYABLE: Readonly<Record<ErrorTypeName, boolean>> = {
   CountsDoNotReconcile: false,
   WorkerShutdown: true,
   InternalInvariant: false,
+  DeviceUnavailable: false,
 };
 
 /** The error types no retry can fix, for `retry.nonRetryableErrorTypes` of every activity and child. */

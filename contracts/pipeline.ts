@@ -45,7 +45,14 @@ export interface PipelineResult {
 export const workflowIds = {
   pipeline: (runName: string) => `seerflow/${runName}`,
   stage: (runName: string, stage: StageName) => `seerflow/${runName}/${stage}`,
+  /** `seerflow ingest` on its own: a namespace apart from the ingest stage of pipeline `runName`. */
+  standaloneIngest: (runName: string) => `seerflow-ingest/${runName}`,
+  /** `seerflow eval` on its own: a namespace apart from the evaluate stage of pipeline `runName`. */
+  standaloneEvaluate: (runName: string) => `seerflow-eval/${runName}`,
 };
+
+/** Memo key: digest (config/digest.ts) of the input the CLI started a workflow with; compared when a name is reused. */
+export const CONFIG_DIGEST_MEMO = 'seerflowConfigDigest';
 
 /** Progress of the whole pipeline (which stage, each stage's status and child workflow ID). */
 export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');

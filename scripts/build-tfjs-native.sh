@@ -14,6 +14,16 @@ log() { printf '[tfjs-native] %s\n' "$*" >&2; }
 
 [[ -d $TFN ]] || { log "$TFN is missing: run npm install first"; exit 1; }
 
+# tfjs-node 4.22.0 (the latest release) calls util.isNullOrUndefined, which Node 23 removed, and util.isArray,
+# which Node 22 deprecated; apply upstream's unreleased fix (`x == null`, Array.isArray) to the installed package
+# (docs/architecture.md, "Runtime: Node 24"). Idempotent; the same on every Node version.
+KERNEL_JS="$TFN/dist/nodejs_kernel_backend.js"
+if grep -q 'util_1\.is' "$KERNEL_JS"; then
+  sed -i -E 's/\(0, util_1\.isNullOrUndefined\)\(([A-Za-z_$][A-Za-z0-9_$]*)\)/(\1 == null)/g; s/\(0, util_1\.isArray\)\(/Array.isArray(/g' "$KERNEL_JS"
+  if grep -q 'util_1\.is' "$KERNEL_JS"; then log "$KERNEL_JS: util.is* calls left after the patch"; exit 1; fi
+  log "patched $KERNEL_JS for Node >= 23 (util.isNullOrUndefined, util.isArray)"
+fi
+
 # GPU: TensorFlow's CUDA build loads cuDNN, cuBLAS, ... at run time. They come from pip (the wheel's and-cuda
 # extra) into .seerflow/cuda-venv; .seerflow/gpu-env.sh puts their lib folders on LD_LIBRARY_PATH, and
 # bin/seerflow and bench/gpu-check.sh source it. Needs an NVIDIA driver recent enough for those CUDA libraries.

@@ -6,6 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/bootstrap.sh
+source scripts/node-env.sh # Node 24 (project-local when the machine's is older)
 ./bin/seerflow stack up
 ./bin/seerflow seed
 exec ./bin/seerflow run --preset tiny "$@"

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
+import { configDigest } from '../../config/digest';
 import { evaluationInputFor, type EvaluationResult } from '../../contracts/evaluate';
 import { workflowIds } from '../../contracts/pipeline';
 import type { CheckpointPointer } from '../../contracts/pretrain';
@@ -20,15 +21,16 @@ import {
   connectClient,
   printJson,
   settleWorkflow,
-  startLocalWorkersIfNone,
   stopLocalWorkers,
   type ConfigCliOptions,
 } from '../common';
 import { CliError, EXIT } from '../exit-codes';
+import { ensureWorkers, startOrAttach } from '../launch';
 import { workflowUiUrl } from '../summary';
 
 interface EvalOptions extends ConfigCliOptions {
   json?: boolean;
+  attach?: boolean;
   workers: boolean;
 }
 
@@ -72,7 +74,8 @@ export function register(program: Command): void {
       ),
   )
     .option('--json', 'print the result as JSON')
-    .option('--no-workers', 'do not start local workers when none are polling')
+    .option('--attach', 'follow a running evaluation of this name even when it evaluates something else')
+    .option('--no-workers', 'do not start local workers when no worker takes the evaluation')
     .action(async (checkpointKey: string, opts: EvalOptions) => {
       const cfg = configFromOptions(opts);
       // Results go under runs/<name>/evaluate/; by default the run that wrote the checkpoint.
@@ -80,23 +83,25 @@ export function register(program: Command): void {
       const checkpoint = await checkpointPointer(cfg.ingest.bucket, checkpointKey);
       const settings = loadServiceSettings();
       const { client, connection } = await connectClient(settings);
-      const workflowId = workflowIds.stage(runName, 'evaluate');
-      let workers: Awaited<ReturnType<typeof startLocalWorkersIfNone>>;
+      const workflowId = workflowIds.standaloneEvaluate(runName);
+      let workers: Awaited<ReturnType<typeof ensureWorkers>>;
       try {
-        workers = await startLocalWorkersIfNone(client, settings, opts.workers);
-        const handle = await client.workflow.start(evaluateWorkflow, {
-          taskQueue: settings.taskQueues.orchestrator,
-          workflowId,
-          args: [evaluationInputFor(cfg, runName, checkpoint)],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          typedSearchAttributes: [{ key: SEER_RUN, value: runName }],
-        });
+        const input = evaluationInputFor(cfg, runName, checkpoint);
+        const launch = { workflowId, digest: configDigest(input), attach: opts.attach };
+        await startOrAttach(client, settings, launch, (options) =>
+          client.workflow.start(evaluateWorkflow, {
+            ...options,
+            args: [input],
+            typedSearchAttributes: [{ key: SEER_RUN, value: runName }],
+          }),
+        );
         const url = workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId);
         process.stderr.write(
           `evaluation ${workflowId} of ${checkpointKey} (preset ${cfg.preset})\nTemporal UI: ${url}\n`,
         );
+        workers = await ensureWorkers(client, settings, workflowId, opts.workers);
         // The same live progress as `seerflow run` (a bar on a terminal, lines otherwise).
-        const r = await settleWorkflow(follow<EvaluationResult>(client, handle.workflowId), 'evaluation', url);
+        const r = await settleWorkflow(follow<EvaluationResult>(client, workflowId), 'evaluation', url);
         if (r === undefined) return;
         if (opts.json) printJson(r);
         else process.stdout.write(`${formatEvaluation(r)}\nTemporal UI: ${url}\n`);

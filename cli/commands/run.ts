@@ -1,6 +1,7 @@
 /** `seerflow run`: validate the config, start the pipeline, show live progress, print the summary. */
 import type { Command } from 'commander';
 import { workflowIds, type PipelineInput, type PipelineResult } from '../../contracts/pipeline';
+import { configDigest } from '../../config/digest';
 import { SEER_RUN } from '../../contracts/search-attributes';
 import { loadServiceSettings } from '../../infra/settings';
 import { seerPipelineWorkflow } from '../../workflows';
@@ -10,16 +11,17 @@ import {
   connectClient,
   printJson,
   settleWorkflow,
-  startLocalWorkersIfNone,
   stopLocalWorkers,
   type ConfigCliOptions,
 } from '../common';
+import { ensureWorkers, startOrAttach } from '../launch';
 import { follow } from '../progress';
 import { formatPipeline, workflowUiUrl } from '../summary';
 import { reportAfterRun } from './report';
 
 interface RunOptions extends ConfigCliOptions {
   detach?: boolean;
+  attach?: boolean;
   workers: boolean;
   json?: boolean;
 }
@@ -28,27 +30,30 @@ export function register(program: Command): void {
   addConfigOptions(
     program.command('run').description('run the SEER pipeline (ingest -> preprocess -> pretrain -> evaluate)'),
   )
-    .option('--detach', 'print the workflow ID and UI link, do not wait')
-    .option('--no-workers', 'do not start local workers when none are polling')
+    .option('--detach', 'print the workflow ID and UI link, do not wait (and start no local workers)')
+    .option('--attach', 'follow a running run of this name even when it runs with another config')
+    .option('--no-workers', 'do not start local workers when no worker takes the run')
     .option('--json', 'print the result as JSON')
     .action(async (opts: RunOptions) => {
       const cfg = configFromOptions(opts);
       const settings = loadServiceSettings();
       const { client, connection } = await connectClient(settings);
       const workflowId = workflowIds.pipeline(cfg.run.name);
-      let workers: Awaited<ReturnType<typeof startLocalWorkersIfNone>>;
+      let workers: Awaited<ReturnType<typeof ensureWorkers>>;
       try {
-        workers = await startLocalWorkersIfNone(client, settings, opts.workers);
         const input: PipelineInput = { config: cfg };
-        await client.workflow.start(seerPipelineWorkflow, {
-          taskQueue: settings.taskQueues.orchestrator,
-          workflowId,
-          args: [input],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          typedSearchAttributes: [{ key: SEER_RUN, value: cfg.run.name }],
-        });
+        const launch = { workflowId, digest: configDigest(cfg), attach: opts.attach };
+        await startOrAttach(client, settings, launch, (options) =>
+          client.workflow.start(seerPipelineWorkflow, {
+            ...options,
+            args: [input],
+            typedSearchAttributes: [{ key: SEER_RUN, value: cfg.run.name }],
+          }),
+        );
         const url = workflowUiUrl(settings.temporal.uiUrl, settings.temporal.namespace, workflowId);
         process.stderr.write(`pipeline ${workflowId} (preset ${cfg.preset})\nTemporal UI: ${url}\n`);
+        // Local workers end with this command, so a detached run gets none (only the message when none takes it).
+        workers = await ensureWorkers(client, settings, workflowId, opts.workers && !opts.detach);
         if (opts.detach) {
           if (opts.json) printJson({ workflowId, url });
           else process.stdout.write(`${workflowId}\n`);

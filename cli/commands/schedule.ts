@@ -424,31 +424,23 @@ export function register(program: Command): void {
       }),
     );
 
-  cmd
-    .command('pause <id>')
-    .description('pause: no new runs start (a running one continues)')
-    .option('--note <text>', 'why it is paused')
-    .action((id: string, opts: { note?: string }) =>
-      withClient(async (client) => {
-        await onSchedule(id, () =>
-          client.schedule.getHandle(id).pause(opts.note ?? 'paused with seerflow schedule pause'),
-        );
-        process.stdout.write(`schedule ${id} paused\n`);
-      }),
-    );
-
-  cmd
-    .command('unpause <id>')
-    .description('resume firing (also after a pause on failure)')
-    .option('--note <text>', 'note to record')
-    .action((id: string, opts: { note?: string }) =>
-      withClient(async (client) => {
-        await onSchedule(id, () =>
-          client.schedule.getHandle(id).unpause(opts.note ?? 'unpaused with seerflow schedule unpause'),
-        );
-        process.stdout.write(`schedule ${id} unpaused\n`);
-      }),
-    );
+  // pause and unpause differ only in the verb.
+  for (const [verb, description, noteHelp] of [
+    ['pause', 'pause: no new runs start (a running one continues)', 'why it is paused'],
+    ['unpause', 'resume firing (also after a pause on failure)', 'note to record'],
+  ] as const) {
+    cmd
+      .command(`${verb} <id>`)
+      .description(description)
+      .option('--note <text>', noteHelp)
+      .action((id: string, opts: { note?: string }) =>
+        withClient(async (client) => {
+          const note = opts.note ?? `${verb}d with seerflow schedule ${verb}`;
+          await onSchedule(id, () => client.schedule.getHandle(id)[verb](note));
+          process.stdout.write(`schedule ${id} ${verb}d\n`);
+        }),
+      );
+  }
 
   cmd
     .command('trigger <id>')

@@ -9,7 +9,7 @@ interface LarcStep {
   after: number[][];
   momentum: number[][];
 }
-const { larc } = loadFixture<{ larc: LarcStep[] }>('optim.json');
+const { larc, sgd } = loadFixture<{ larc: LarcStep[]; sgd: LarcStep[] }>('optim.json');
 
 // The fixture is computed op by op in NumPy float32 (the PyTorch order); the TS reference rounds each op with
 // Math.fround. The float64 norms and the order of the norm sums can flip the last bit: rtol 1e-6 (~8 ulps).
@@ -37,6 +37,20 @@ describe('larsStep vs NumPy float32 apex-LARC + torch SGD (test/fixtures/ml/opti
         expect(reports[2]!.adaptiveLr).toBe(1);
       }
       if (s === 1) expect(reports[3]!.gradNorm).toBe(0); // |g| = 0: skip rule again
+    });
+  });
+});
+
+describe('larsStep with trust coefficient 0 vs NumPy float32 SGD + coupled weight decay (optim.json `sgd`)', () => {
+  it('three steps: weight decay applies even to a zero tensor and with a zero gradient', () => {
+    const params: LarsParam[] = sgd[0]!.before.map((p) => ({ value: Float32Array.from(p), grad: null }));
+    sgd.forEach((step, s) => {
+      params.forEach((p, i) => (p.grad = Float32Array.from(step.grads[i]!)));
+      larsStep(params, { lr: step.lr, weightDecay: step.weightDecay, trustCoefficient: 0 });
+      params.forEach((p, i) => {
+        expectAllClose(p.value, step.after[i]!, TOL, `step ${s} param ${i}`);
+        expectAllClose(p.momentum!, step.momentum[i]!, TOL, `step ${s} momentum ${i}`);
+      });
     });
   });
 });
