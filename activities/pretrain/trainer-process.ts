@@ -24,12 +24,17 @@ import { s3ObjectStorage } from '../training-kit/object-storage';
 import { pretrainCheckpointStore } from './checkpoints';
 import { SampleStream } from './sample-stream';
 
+/**
+ * One step of the cursor log (`runs/<run>/pretrain/cursor-log/`, written before the checkpoint that commits it):
+ * which samples the step trained on and which it left out because they do not decode, with their source keys.
+ * Per epoch, trained + undecodable samples of the log plus the epoch's dropped tail (docs/data-order.md) = N.
+ */
 export interface CursorLogEntry {
   step: number;
   epoch: number;
   position: number;
   indices: number[];
-  skipped: number[];
+  skipped: { index: number; sourceKey: string; reason: string }[];
 }
 
 const log = (line: string) => process.stderr.write(`trainer: ${line}\n`);
@@ -150,7 +155,7 @@ async function train(
           epoch: batch.epoch,
           position: batch.start.position,
           indices: Array.from(batch.indices),
-          skipped: batch.skipped.map((s) => s.index),
+          skipped: batch.skipped.map((s) => ({ index: s.index, sourceKey: s.sourceKey, reason: s.reason })),
         });
         imagesSinceReport += batch.indices.length;
         const now = Date.now();
