@@ -171,6 +171,20 @@ export const TrainSchema = z
       .max(3600)
       .default(120)
       .describe('how fast a dead training worker is detected'),
+    shuffleWindow: z
+      .number()
+      .int()
+      .min(1)
+      .max(1 << 20)
+      .default(4096)
+      .describe('samples shuffled together (docs/data-order.md); the loader holds about this many encoded images'),
+    partsInFlight: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(2)
+      .describe('tar parts the training loader downloads ahead of the window it assembles'),
   })
   .prefault({});
 

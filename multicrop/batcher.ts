@@ -1,19 +1,21 @@
 /**
- * Epoch iterator that turns sample bytes into multi-crop batches.
+ * Epoch iterator that turns a stream of samples into multi-crop batches.
  *
- * - Order: epoch e visits `permutation(numSamples, seed, e)`; batch k covers positions [k*B, (k+1)*B).
+ * - Order: the `source` decides it (for training: activities/pretrain/sample-stream.ts, the order of
+ *   docs/data-order.md); batch k of an epoch holds the source's positions [k*B, (k+1)*B).
  * - Checkpoint: the cursor `{ epoch, position }` after the last batch handed out. Restarting from it replays the
  *   following batches bit for bit (augmentations are keyed by (seed, epoch, dataset index), not by position).
- * - Work: the main thread fetches bytes through `getSample` (I/O, so it can be backed by S3 shards later) and
- *   sends whole batches to a pool of worker threads that decode and render them; `workers: 0` renders in-process.
- * - Backpressure: at most `prefetch` batches exist between fetching and the consumer, so memory stays flat when
- *   the trainer is slower than the pipeline.
- * - Bad data: a sample that cannot be read or decoded is reported (`onSkip`, `batch.skipped`), counted and left
- *   out of its batch; the epoch goes on.
+ * - Work: the main thread pulls sample bytes from the source (I/O) and sends whole batches to a pool of worker
+ *   threads that decode and render them; `workers: 0` renders in-process.
+ * - Backpressure: at most `prefetch` batches exist between the source and the consumer, so memory stays flat
+ *   when the trainer is slower than the pipeline.
+ * - Bad data: a sample that does not decode is reported (`onSkip`, `batch.skipped`) with its source key, counted
+ *   and left out of its batch; the epoch goes on. A sample that cannot be *read* is the source's error: it ends
+ *   the iteration (the training segment fails and resumes from its checkpoint), it is never skipped.
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { drawMulticropParams, SWAV_AUGMENT } from '../ml/multicrop-params';
-import { permutation, Rng } from '../ml/rng';
+import { Rng } from '../ml/rng';
 import {
   decodeImage,
   DEFAULT_NORMALIZATION,
@@ -25,18 +27,39 @@ import {
   type ViewGroup,
 } from './index';
 
-/** Where an epoch stands: the next batch starts at `position` in epoch `epoch`'s permutation. */
+/** Where an epoch stands: the next batch starts at `position` in epoch `epoch`'s order. */
 export interface BatcherCursor {
   epoch: number;
   position: number;
 }
 
-/** A sample left out of its batch. */
+/** One sample as a source hands it out. */
+export interface SourceSample {
+  /** position in the epoch's order */
+  position: number;
+  /** dataset index (keys the augmentations) */
+  index: number;
+  bytes: Uint8Array;
+  /** the source object's key, for reports of undecodable samples */
+  sourceKey?: string;
+}
+
+/** Where samples come from: an epoch's samples in order, from any position. */
+export interface EpochSource {
+  /** Batches per epoch (every epoch has the same number). */
+  readonly stepsPerEpoch: number;
+  /**
+   * The epoch's samples from `position` to its end, in order, in runs of any length (`position` is a multiple of
+   * the batch size).
+   */
+  epoch(epoch: number, position: number): AsyncIterable<readonly SourceSample[]>;
+}
+
+/** A sample left out of its batch because its bytes are not a decodable image. */
 export interface SkippedSample {
   index: number;
   epoch: number;
-  /** `unreadable`: getSample failed; `undecodable`: the bytes are not an image */
-  kind: 'unreadable' | 'undecodable';
+  sourceKey: string;
   reason: string;
 }
 
@@ -59,19 +82,14 @@ export interface Batch {
 
 /** Batcher settings. `multicrop` must be plain data (it is cloned into the workers). */
 export interface BatcherOptions {
-  numSamples: number;
+  source: EpochSource;
   batchSize: number;
   seed: number;
   multicrop: MulticropOptions;
-  getSample: (index: number) => Promise<Uint8Array>;
   /** worker threads rendering batches; 0 renders in the calling thread (default 0) */
   workers?: number;
-  /** batches allowed between fetching and the consumer (default max(2, workers + 1)) */
+  /** batches allowed between the source and the consumer (default max(2, workers + 1)) */
   prefetch?: number;
-  /** concurrent getSample calls per batch (default 16) */
-  fetchConcurrency?: number;
-  /** drop the last incomplete batch of each epoch, as SwAV's DataLoader does (default true) */
-  dropLast?: boolean;
   /** where to start (default epoch 0, position 0) */
   start?: BatcherCursor;
   /** stop before this epoch (default: never stop) */
@@ -83,7 +101,7 @@ export interface BatcherOptions {
 export interface BatchJob {
   seed: number;
   epoch: number;
-  samples: { index: number; bytes: Uint8Array | null; error?: string }[];
+  samples: { index: number; bytes: Uint8Array }[];
 }
 
 /** What rendering a batch returns. */
@@ -108,7 +126,7 @@ export async function renderBatch(job: BatchJob, options: MulticropOptions): Pro
   const decoded = job.samples.map(() => null as Promise<DecodedImage> | null);
   const startDecode = (i: number): void => {
     const s = job.samples[i];
-    if (s && s.bytes && !decoded[i]) {
+    if (s && !decoded[i]) {
       decoded[i] = decodeImage(s.bytes, options.maxPixels);
       decoded[i]?.catch(() => undefined); // handled when awaited below
     }
@@ -119,16 +137,12 @@ export async function renderBatch(job: BatchJob, options: MulticropOptions): Pro
   for (let i = 0; i < capacity; i++) {
     const s = job.samples[i]!;
     startDecode(i + 1);
-    if (!s.bytes) {
-      skipped.push({ index: s.index, epoch: job.epoch, kind: 'unreadable', reason: s.error ?? 'no bytes' });
-      continue;
-    }
     let img: DecodedImage;
     try {
       img = await decoded[i]!;
     } catch (err) {
       if (!(err instanceof UndecodableImageError)) throw err;
-      skipped.push({ index: s.index, epoch: job.epoch, kind: 'undecodable', reason: err.message });
+      skipped.push({ index: s.index, epoch: job.epoch, sourceKey: '', reason: err.message }); // key filled in by the batcher
       continue;
     } finally {
       decoded[i] = null;
@@ -164,20 +178,6 @@ export async function renderBatch(job: BatchJob, options: MulticropOptions): Pro
     }
   }
   return { indices: Uint32Array.from(ok), skipped, groups };
-}
-
-/** Runs `fn` over `items` with at most `limit` calls in flight, keeping result order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  });
-  await Promise.all(lanes);
-  return out;
 }
 
 interface WorkerSlot {
@@ -219,37 +219,45 @@ export class MulticropBatcher implements AsyncIterable<Batch> {
   private nextJobId = 0;
   private closed = false;
   private workerFailure: Error | undefined;
-  private perm: { epoch: number; order: Uint32Array } | null = null;
+  /** the source's iterator of the epoch being read, and the next position it yields */
+  private reader:
+    | {
+        epoch: number;
+        position: number;
+        it: AsyncIterator<readonly SourceSample[]>;
+        run: readonly SourceSample[];
+        at: number;
+      }
+    | undefined;
+  /** pulls from the source run one after another (batches are rendered in parallel) */
+  private pulling: Promise<unknown> = Promise.resolve();
 
   constructor(options: BatcherOptions) {
     const workers = options.workers ?? 0;
     this.opts = {
-      numSamples: options.numSamples,
+      source: options.source,
       batchSize: options.batchSize,
       seed: options.seed,
       multicrop: options.multicrop,
-      getSample: options.getSample,
       workers,
       prefetch: options.prefetch ?? Math.max(2, workers + 1),
-      fetchConcurrency: options.fetchConcurrency ?? 16,
-      dropLast: options.dropLast ?? true,
       endEpoch: options.endEpoch ?? Number.POSITIVE_INFINITY,
       onSkip: options.onSkip,
     };
-    const { numSamples, batchSize, prefetch } = this.opts;
-    if (!(Number.isInteger(numSamples) && numSamples >= 0)) throw new RangeError(`bad numSamples ${numSamples}`);
+    const { batchSize, prefetch } = this.opts;
+    const steps = options.source.stepsPerEpoch;
+    if (!(Number.isInteger(steps) && steps >= 0)) throw new RangeError(`bad source stepsPerEpoch ${steps}`);
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`bad batchSize ${batchSize}`);
     if (!(Number.isInteger(workers) && workers >= 0)) throw new RangeError(`bad workers ${workers}`);
     if (!(Number.isInteger(prefetch) && prefetch >= 1)) throw new RangeError(`bad prefetch ${prefetch}`);
     const start = options.start ?? { epoch: 0, position: 0 };
-    if (!(
+    const valid =
       Number.isInteger(start.epoch) &&
       start.epoch >= 0 &&
       Number.isInteger(start.position) &&
-      start.position >= 0
-    )) {
-      throw new RangeError(`bad start cursor ${JSON.stringify(start)}`);
-    }
+      start.position >= 0 &&
+      start.position % batchSize === 0;
+    if (!valid) throw new RangeError(`bad start cursor ${JSON.stringify(start)} (batch size ${batchSize})`);
     this.cursorNow = this.normalise(start);
   }
 
@@ -266,6 +274,9 @@ export class MulticropBatcher implements AsyncIterable<Batch> {
   /** Stop the worker threads. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
+    const reader = this.reader;
+    this.reader = undefined;
+    await reader?.it.return?.().catch(() => undefined);
     const slots = this.slots;
     this.slots = [];
     for (const s of slots) for (const p of s.pending.values()) p.reject(new Error('batcher closed'));
@@ -274,8 +285,7 @@ export class MulticropBatcher implements AsyncIterable<Batch> {
 
   /** Positions per epoch that form batches. */
   private epochLength(): number {
-    const { numSamples, batchSize, dropLast } = this.opts;
-    return dropLast ? numSamples - (numSamples % batchSize) : numSamples;
+    return this.opts.source.stepsPerEpoch * this.opts.batchSize;
   }
 
   /** Roll a cursor at (or past) the end of an epoch over to the next epoch. */
@@ -283,11 +293,35 @@ export class MulticropBatcher implements AsyncIterable<Batch> {
     return c.position >= this.epochLength() ? { epoch: c.epoch + 1, position: 0 } : c;
   }
 
-  private order(epoch: number): Uint32Array {
-    if (!this.perm || this.perm.epoch !== epoch) {
-      this.perm = { epoch, order: permutation(this.opts.numSamples, this.opts.seed, epoch) };
+  /** The next `batchSize` samples of the source at cursor `c` (called in cursor order). */
+  private async pull(c: BatcherCursor): Promise<SourceSample[]> {
+    if (!this.reader || this.reader.epoch !== c.epoch || this.reader.position !== c.position) {
+      await this.reader?.it.return?.();
+      const it = this.opts.source.epoch(c.epoch, c.position)[Symbol.asyncIterator]();
+      this.reader = { epoch: c.epoch, position: c.position, it, run: [], at: 0 };
     }
-    return this.perm.order;
+    const reader = this.reader;
+    const out: SourceSample[] = [];
+    while (out.length < this.opts.batchSize) {
+      if (reader.at === reader.run.length) {
+        const r = await reader.it.next();
+        if (r.done) {
+          throw new Error(
+            `sample source ended at position ${reader.position} of epoch ${c.epoch}, before ${this.epochLength()}`,
+          );
+        }
+        reader.run = r.value;
+        reader.at = 0;
+        continue;
+      }
+      const sample = reader.run[reader.at++] as SourceSample;
+      if (sample.position !== reader.position) {
+        throw new Error(`sample source yielded position ${sample.position}, expected ${reader.position}`);
+      }
+      reader.position++;
+      out.push(sample);
+    }
+    return out;
   }
 
   private ensureWorkers(): void {
@@ -324,7 +358,7 @@ export class MulticropBatcher implements AsyncIterable<Batch> {
     if (this.workerFailure) throw this.workerFailure;
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.nextJobId++;
-    const transfer = job.samples.flatMap((s) => (s.bytes ? [s.bytes.buffer as ArrayBuffer] : []));
+    const transfer = job.samples.map((s) => s.bytes.buffer as ArrayBuffer);
     return new Promise<BatchResult>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       if (slot.busy++ === 0) slot.worker.ref();
@@ -332,26 +366,20 @@ export class MulticropBatcher implements AsyncIterable<Batch> {
     });
   }
 
-  /** Fetch and render the batch at cursor `c`. */
+  /** Pull and render the batch at cursor `c`. */
   private async produce(c: BatcherCursor): Promise<Batch> {
-    const { batchSize, fetchConcurrency, getSample } = this.opts;
-    const order = this.order(c.epoch);
-    const end = Math.min(c.position + batchSize, this.epochLength());
-    const indices = Array.from(order.subarray(c.position, end));
-    const samples = await mapLimit(indices, fetchConcurrency, async (index) => {
-      try {
-        const b = await getSample(index);
-        // copy into an exclusive buffer: it is transferred to a worker, and sources may return shared views
-        return { index, bytes: new Uint8Array(b) };
-      } catch (err) {
-        return { index, bytes: null, error: (err as Error).message ?? String(err) };
-      }
-    });
+    const pulled = this.pulling.then(() => this.pull(c));
+    this.pulling = pulled.catch(() => undefined);
+    const pulledSamples = await pulled;
+    const copy = this.opts.workers > 0; // bytes are transferred to a worker: give it an exclusive buffer
+    const samples = pulledSamples.map((x) => ({ index: x.index, bytes: copy ? new Uint8Array(x.bytes) : x.bytes }));
     const result = await this.runJob({ seed: this.opts.seed, epoch: c.epoch, samples });
+    for (const skip of result.skipped)
+      skip.sourceKey = pulledSamples.find((x) => x.index === skip.index)?.sourceKey ?? '';
     return {
       epoch: c.epoch,
       start: c,
-      next: this.normalise({ epoch: c.epoch, position: end }),
+      next: this.normalise({ epoch: c.epoch, position: c.position + this.opts.batchSize }),
       indices: result.indices,
       skipped: result.skipped,
       groups: result.groups,

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { DatasetIndex } from '../../contracts/preprocess';
 import { pretrainKeys, type CheckpointPointer, type PretrainJob } from '../../contracts/pretrain';
+import { DATA_ORDER_VERSION } from '../../ml/data-order';
 import { CheckpointStore, sha256Hex, type CheckpointsFile } from '../training-kit/checkpoint-store';
 import type { ObjectStorage } from '../training-kit/object-storage';
 
@@ -17,9 +18,10 @@ export function pretrainFingerprint(
   job: Pick<PretrainJob, 'datasetKey' | 'seed' | 'regnet' | 'swav' | 'optim' | 'train' | 'warmStartFrom'>,
   datasetFingerprint: string,
 ): string {
-  const { segmentSteps: _s, heartbeatTimeoutSeconds: _h, keepCheckpoints: _k, ...train } = job.train;
+  const { segmentSteps: _s, heartbeatTimeoutSeconds: _h, keepCheckpoints: _k, partsInFlight: _p, ...train } = job.train;
   const relevant = {
     dataset: datasetFingerprint,
+    order: DATA_ORDER_VERSION,
     seed: job.seed,
     regnet: job.regnet,
     swav: job.swav,

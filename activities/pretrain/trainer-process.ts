@@ -22,14 +22,19 @@ import { getBytes, getJson, putJson } from '../../infra/s3';
 import { runTrainingChild, type TrainingContext, type TrainingOutcome } from '../training-kit/child';
 import { s3ObjectStorage } from '../training-kit/object-storage';
 import { pretrainCheckpointStore } from './checkpoints';
-import { DatasetSource } from './dataset-source';
+import { SampleStream } from './sample-stream';
 
+/**
+ * One step of the cursor log (`runs/<run>/pretrain/cursor-log/`, written before the checkpoint that commits it):
+ * which samples the step trained on and which it left out because they do not decode, with their source keys.
+ * Per epoch, trained + undecodable samples of the log plus the epoch's dropped tail (docs/data-order.md) = N.
+ */
 export interface CursorLogEntry {
   step: number;
   epoch: number;
   position: number;
   indices: number[];
-  skipped: number[];
+  skipped: { index: number; sourceKey: string; reason: string }[];
 }
 
 const log = (line: string) => process.stderr.write(`trainer: ${line}\n`);
@@ -43,12 +48,16 @@ async function train(
   const dataset = await getJson<DatasetIndex>(s3, job.bucket, job.datasetKey);
   if (!dataset)
     throw new SeerflowError(ErrorType.DatasetMissing, `dataset index s3://${job.bucket}/${job.datasetKey} not found`);
-  const source = new DatasetSource(s3, dataset);
-  const spe = stepsPerEpoch(source.size, job.train.batchSize);
+  const images = dataset.parts.reduce((n, p) => n + p.count, 0);
+  const source = new SampleStream(s3, dataset, {
+    order: { seed: job.seed, world: 1, rank: 0, batchSize: job.train.batchSize, window: job.train.shuffleWindow },
+    partsInFlight: job.train.partsInFlight,
+  });
+  const spe = stepsPerEpoch(images, job.train.batchSize);
   if (spe === 0) {
     throw new SeerflowError(
       ErrorType.DatasetMissing,
-      `${source.size} images is less than one batch of ${job.train.batchSize}`,
+      `${images} images is less than one batch of ${job.train.batchSize}`,
     );
   }
   const totalSteps = spe * job.train.epochs;
@@ -91,11 +100,10 @@ async function train(
     itersPerEpoch: spe,
   };
   const batcher = new MulticropBatcher({
-    numSamples: source.size,
+    source,
     batchSize: job.train.batchSize,
     seed: job.seed,
     multicrop: { specs: job.swav.crops },
-    getSample: (i) => source.get(i),
     workers: 1,
     start: cursor,
     endEpoch: job.train.epochs,
@@ -147,7 +155,7 @@ async function train(
           epoch: batch.epoch,
           position: batch.start.position,
           indices: Array.from(batch.indices),
-          skipped: batch.skipped.map((s) => s.index),
+          skipped: batch.skipped.map((s) => ({ index: s.index, sourceKey: s.sourceKey, reason: s.reason })),
         });
         imagesSinceReport += batch.indices.length;
         const now = Date.now();

@@ -84,11 +84,16 @@ export async function readTree(s3: S3Client, bucket: string, prefix: string): Pr
   return out;
 }
 
-/** Runs in-process workers for the given queues while `fn` runs. */
-export async function withWorkers<T>(stack: Stack, queues: TaskQueueName[], fn: () => Promise<T>): Promise<T> {
+/** Runs in-process workers for the given queues while `fn` runs (with other service settings when given). */
+export async function withWorkers<T>(
+  stack: Stack,
+  queues: TaskQueueName[],
+  fn: () => Promise<T>,
+  settings: ServiceSettings = stack.settings,
+): Promise<T> {
   const { workers, connection, clientConnection } = await createWorkers({
     queues,
-    settings: stack.settings,
+    settings,
     shutdownGraceSeconds: 5,
   });
   const runs = workers.map((w: Worker) => w.run());
@@ -122,4 +127,52 @@ export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * A TCP proxy in front of the local S3 endpoint that a test can take down: while `down`, every open connection is
+ * reset and new ones are closed at once, as when the network to S3 goes away.
+ */
+export async function s3Outage(endpoint: string): Promise<{
+  url: string;
+  down(): void;
+  up(): void;
+  close(): Promise<void>;
+}> {
+  const { createServer, connect } = await import('node:net');
+  const target = new URL(endpoint);
+  const open = new Set<import('node:net').Socket>();
+  let isDown = false;
+  const server = createServer((client) => {
+    if (isDown) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) {
+      open.add(s);
+      s.on('close', () => open.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    down: () => {
+      isDown = true;
+      for (const s of open) s.destroy();
+    },
+    up: () => {
+      isDown = false;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of open) s.destroy();
+        server.close(() => r());
+      }),
+  };
 }

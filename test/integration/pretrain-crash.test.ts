@@ -10,7 +10,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { loadConfig } from '../../config/load';
 import { IngestSchema } from '../../config/schema';
 import type { IngestInput, IngestResult } from '../../contracts/ingest';
-import type { PreprocessInput, PreprocessResult } from '../../contracts/preprocess';
+import type { DatasetIndex, PreprocessInput, PreprocessResult } from '../../contracts/preprocess';
 import {
   pauseSignal,
   pretrainKeys,
@@ -20,7 +20,7 @@ import {
   type PretrainResult,
 } from '../../contracts/pretrain';
 import { readStateHeader } from '../../engine/state';
-import { permutation } from '../../ml/rng';
+import { RankEpochOrder } from '../../ml/data-order';
 import type { LatestFile } from '../../activities/pretrain/checkpoints';
 import type { CursorLogEntry } from '../../activities/pretrain/trainer-process';
 import { seedCorpus } from '../../datasets/corpus/seed';
@@ -31,6 +31,7 @@ import {
   dropBucket,
   freshBucket,
   listAll,
+  s3Outage,
   spawnWorkerProcess,
   waitUntil,
   withWorkers,
@@ -42,6 +43,8 @@ let stack: Stack;
 let bucket: string;
 let datasetKey: string;
 let images: number;
+/** Final weights of the uninterrupted run of the first test, for the later tests to compare with. */
+let referenceWeights: Float32Array | undefined;
 
 const cfg = loadConfig({
   preset: 'tiny',
@@ -51,6 +54,7 @@ const cfg = loadConfig({
     'train.checkpointEverySteps=4',
     'train.segmentSteps=1000',
     'train.heartbeatTimeoutSeconds=8',
+    'train.shuffleWindow=32', // parts are read throughout an epoch, not all at its start
   ],
 });
 const INTERVAL = cfg.train.checkpointEverySteps;
@@ -141,6 +145,7 @@ it('survives two SIGKILLs, a corrupt checkpoint and a Temporal restart, and ends
     async () => (await startPretrain('reference')).result() as Promise<PretrainResult>,
   );
   expect(reference.steps).toBe(planned);
+  referenceWeights = await finalWeights(reference);
 
   const lost: number[] = [];
   let fellBack = false;
@@ -195,11 +200,21 @@ it('survives two SIGKILLs, a corrupt checkpoint and a Temporal restart, and ends
     entries.push(...((await getJson<{ entries: CursorLogEntry[] }>(stack.s3, bucket, o.key))?.entries ?? []));
   entries.sort((a, b) => a.step - b.step);
   expect(entries.map((e) => e.step)).toEqual(Array.from({ length: planned }, (_, i) => i));
+  const index = await getJson<DatasetIndex>(stack.s3, bucket, datasetKey);
+  const partCounts = index!.parts.map((p) => p.count);
+  const window = cfg.train.shuffleWindow;
   for (let epoch = 0; epoch < cfg.train.epochs; epoch++) {
     const consumed = entries.filter((e) => e.epoch === epoch).flatMap((e) => e.indices);
-    const order = permutation(images, 7, epoch);
-    expect(consumed).toEqual(Array.from(order.subarray(0, stepsPerEpoch * cfg.train.batchSize)));
+    const order = new RankEpochOrder(
+      { partCounts, seed: 7, world: 1, rank: 0, batchSize: cfg.train.batchSize, window },
+      epoch,
+    );
+    const usable = stepsPerEpoch * cfg.train.batchSize;
+    expect(consumed).toEqual(Array.from({ length: usable }, (_, p) => order.indexAt(p)));
     expect(new Set(consumed).size).toBe(consumed.length);
+    // The epoch reconciles: trained + undecodable + the dropped tail of the order = every image.
+    const undecodable = entries.filter((e) => e.epoch === epoch).flatMap((e) => e.skipped);
+    expect(consumed.length + undecodable.length + (order.plan.sliceLength - usable)).toBe(images);
   }
 
   // Same weights as the uninterrupted run (deterministic data order, crops and kernels).
@@ -213,6 +228,45 @@ it('survives two SIGKILLs, a corrupt checkpoint and a Temporal restart, and ends
   );
   expect(maxDiff).toBeLessThanOrEqual(1e-5);
 });
+
+it('S3 unreachable for 60 s mid-epoch: the run waits it out and ends with the weights of the uninterrupted run', async () => {
+  expect(referenceWeights).toBeDefined();
+  const proxy = await s3Outage(stack.settings.s3.endpoint as string);
+  const viaProxy = { ...stack.settings, s3: { ...stack.settings.s3, endpoint: proxy.url } };
+  try {
+    const result = await withWorkers(stack, ['orchestrator', 'io'], () =>
+      withWorkers(
+        stack,
+        ['gpu'],
+        async () => {
+          const handle = await startPretrain('outage');
+          const stepsPerEpoch = Math.floor(images / cfg.train.batchSize);
+          // Mid-epoch 1: after a checkpoint, not at an epoch boundary.
+          await waitUntil(async () => (await committedStep('outage')) >= stepsPerEpoch / 2, 300_000, 'mid-epoch 1');
+          proxy.down();
+          await new Promise((r) => setTimeout(r, 60_000));
+          proxy.up();
+          const done = (await handle.result()) as PretrainResult;
+          // The outage was felt: some training segment needed more than one attempt.
+          const history = await handle.fetchHistory();
+          const attempts = (history.events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
+          expect(Math.max(...attempts)).toBeGreaterThan(1);
+          return done;
+        },
+        viaProxy,
+      ),
+    );
+    expect(result.steps).toBe(Math.floor(images / cfg.train.batchSize) * cfg.train.epochs);
+    const weights = await finalWeights(result);
+    let maxDiff = 0;
+    for (let i = 0; i < weights.length; i++)
+      maxDiff = Math.max(maxDiff, Math.abs((weights[i] as number) - (referenceWeights![i] as number)));
+    process.stdout.write(`pretrain outage test: max |weight diff| ${maxDiff}\n`);
+    expect(maxDiff).toBe(0);
+  } finally {
+    await proxy.close();
+  }
+}, 900_000);
 
 it('pause stops training after a checkpoint, resume continues, cancel checkpoints before it ends', async () => {
   await withWorkers(stack, ['orchestrator', 'io', 'gpu'], async () => {

@@ -1,8 +1,14 @@
 import { readdirSync } from 'node:fs';
 import sharp, { type Sharp } from 'sharp';
 import type { CropSpec } from '../../../ml/multicrop-params';
-import { permutation } from '../../../ml/rng';
-import { MulticropBatcher, type Batch, type BatcherOptions, type SkippedSample } from '../../../multicrop/batcher';
+import { RankEpochOrder } from '../../../ml/data-order';
+import {
+  MulticropBatcher,
+  type Batch,
+  type BatcherOptions,
+  type EpochSource,
+  type SkippedSample,
+} from '../../../multicrop/batcher';
 import { multicrop } from '../../../multicrop';
 
 const SPECS: CropSpec[] = [
@@ -42,13 +48,31 @@ beforeAll(async () => {
   );
 });
 
+/** The data order over in-memory parts of 3 samples (the S3 source streams the same order from tar parts). */
+const ORDER = { partCounts: [3, 3, 3, 1], seed: 9, world: 1, rank: 0, batchSize: 4, window: 5 };
+const orderOf = (epoch: number) => new RankEpochOrder(ORDER, epoch);
+const visit = (epoch: number) => Array.from({ length: 8 }, (_, p) => orderOf(epoch).indexAt(p));
+
+function memorySource(bytesOf: (index: number) => Uint8Array, pulled?: () => void): EpochSource {
+  return {
+    stepsPerEpoch: orderOf(0).plan.steps,
+    async *epoch(epoch: number, from: number) {
+      const order = orderOf(epoch);
+      for (let position = from; position < order.plan.usable; position++) {
+        pulled?.();
+        const index = order.indexAt(position);
+        yield [{ position, index, bytes: bytesOf(index), sourceKey: `corpus/${index}.jpg` }];
+      }
+    },
+  };
+}
+
 function options(extra: Partial<BatcherOptions> = {}): BatcherOptions {
   return {
-    numSamples: N,
+    source: memorySource((i) => samples[i]!),
     batchSize: 4,
     seed: 9,
     multicrop: { specs: SPECS },
-    getSample: async (i) => samples[i]!,
     ...extra,
   };
 }
@@ -67,16 +91,16 @@ function bytesOf(b: Batch): Buffer {
 }
 
 describe('MulticropBatcher', () => {
-  it('walks the seeded permutation in full batches and rolls over epochs', async () => {
+  it("walks the source's order in full batches and rolls over epochs", async () => {
     const batches = await take(new MulticropBatcher(options()), 5);
-    const perm0 = Array.from(permutation(N, 9, 0));
-    const perm1 = Array.from(permutation(N, 9, 1));
+    const perm0 = visit(0);
+    const perm1 = visit(1);
     expect(batches.map((b) => Array.from(b.indices))).toEqual([
       perm0.slice(0, 4),
       perm0.slice(4, 8),
       perm1.slice(0, 4),
       perm1.slice(4, 8),
-      Array.from(permutation(N, 9, 2)).slice(0, 4),
+      visit(2).slice(0, 4),
     ]);
     expect(batches.map((b) => b.next)).toEqual([
       { epoch: 0, position: 4 },
@@ -120,17 +144,14 @@ describe('MulticropBatcher', () => {
     expect(first.cursor()).toEqual(run[2]!.next);
   });
 
-  it('skips and counts unreadable and undecodable samples without stopping the epoch', async () => {
-    const perm = Array.from(permutation(N, 9, 0));
+  it('skips and counts undecodable samples with their source key, without stopping the epoch', async () => {
+    const perm = visit(0);
     const bad = perm[1]!;
-    const missing = perm[6]!;
+    const bad2 = perm[6]!;
     const reported: SkippedSample[] = [];
     const batcher = new MulticropBatcher(
       options({
-        getSample: async (i) => {
-          if (i === missing) throw new Error('object vanished');
-          return i === bad ? Buffer.from('definitely not a jpeg') : samples[i]!;
-        },
+        source: memorySource((i) => (i === bad || i === bad2 ? Buffer.from('definitely not a jpeg') : samples[i]!)),
         onSkip: (s) => reported.push(s),
         endEpoch: 1,
       }),
@@ -138,11 +159,11 @@ describe('MulticropBatcher', () => {
     const batches = await take(batcher, 10);
     expect(batches).toHaveLength(2);
     expect(Array.from(batches[0]!.indices)).toEqual(perm.slice(0, 4).filter((i) => i !== bad));
-    expect(Array.from(batches[1]!.indices)).toEqual(perm.slice(4, 8).filter((i) => i !== missing));
+    expect(Array.from(batches[1]!.indices)).toEqual(perm.slice(4, 8).filter((i) => i !== bad2));
     expect(batches[0]!.groups[0]!.data.length).toBe(2 * 3 * 24 * 24 * 3);
-    expect(reported.map((s) => [s.index, s.kind])).toEqual([
-      [bad, 'undecodable'],
-      [missing, 'unreadable'],
+    expect(reported.map((s) => [s.index, s.sourceKey])).toEqual([
+      [bad, `corpus/${bad}.jpg`],
+      [bad2, `corpus/${bad2}.jpg`],
     ]);
     expect(batcher.stats()).toEqual({ batches: 2, skipped: 2 });
     // the packed batch still equals multicrop() for its remaining samples
@@ -158,10 +179,21 @@ describe('MulticropBatcher', () => {
     ).toBe(true);
   });
 
-  it('keeps the last partial batch when dropLast is false and stops at endEpoch', async () => {
-    const batches = await take(new MulticropBatcher(options({ dropLast: false, endEpoch: 1 })), 10);
-    expect(batches.map((b) => b.indices.length)).toEqual([4, 4, 2]);
-    expect(batches[2]!.next).toEqual({ epoch: 1, position: 0 });
+  it('a read error of the source ends the iteration instead of a short batch', async () => {
+    const failing: EpochSource = {
+      stepsPerEpoch: 2,
+      async *epoch() {
+        yield [{ position: 0, index: 0, bytes: samples[0]! }];
+        throw new Error('tar part unreadable after 6 attempts');
+      },
+    };
+    await expect(take(new MulticropBatcher(options({ source: failing })), 2)).rejects.toThrow(/unreadable/);
+  });
+
+  it('stops at endEpoch', async () => {
+    const batches = await take(new MulticropBatcher(options({ endEpoch: 1 })), 10);
+    expect(batches.map((b) => b.indices.length)).toEqual([4, 4]);
+    expect(batches[1]!.next).toEqual({ epoch: 1, position: 0 });
   });
 
   it('fetches at most prefetch batches ahead of the consumer', async () => {
@@ -169,10 +201,10 @@ describe('MulticropBatcher', () => {
     const batcher = new MulticropBatcher(
       options({
         prefetch: 2,
-        getSample: async (i) => {
-          fetched++;
-          return samples[i]!;
-        },
+        source: memorySource(
+          (i) => samples[i]!,
+          () => fetched++,
+        ),
       }),
     );
     const it = batcher[Symbol.asyncIterator]();
@@ -200,5 +232,6 @@ describe('MulticropBatcher', () => {
   it('validates its options', () => {
     expect(() => new MulticropBatcher(options({ batchSize: 0 }))).toThrow(RangeError);
     expect(() => new MulticropBatcher(options({ start: { epoch: -1, position: 0 } }))).toThrow(RangeError);
+    expect(() => new MulticropBatcher(options({ start: { epoch: 0, position: 3 } }))).toThrow(RangeError);
   });
 });
